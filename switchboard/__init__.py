@@ -1,0 +1,1 @@
+"""The monolithic core: settings, storage, bus, jobs, users and permissions, audit, the app factory and CLI."""

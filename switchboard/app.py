@@ -1,0 +1,118 @@
+"""The composition root: `build_app(settings)` wires storage, bus, jobs and the web edge together.
+
+Every long-lived resource starts and stops in a `cleanup_ctx`, in dependency order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp_session import session_middleware
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+
+from switchboard import accounts, migrate
+from switchboard.accounts import LoginPolicy
+from switchboard.bus import create_bus
+from switchboard.db import create_engine, create_sessionmaker, transaction
+from switchboard.jobs import JobRegistry, Worker
+from switchboard.redact import redact_url
+from switchboard.settings import Settings
+from webui import keys
+from webui.errors import error_middleware
+from webui.metrics import metrics_middleware
+from webui.routes import setup_routes
+from webui.security import security_middleware
+from webui.templating import setup_templates
+
+log = logging.getLogger(__name__)
+SESSION_COOKIE = "sb_session"
+HOUSEKEEPING_SECONDS = 300.0
+
+
+def login_policy(settings: Settings) -> LoginPolicy:
+    return LoginPolicy(
+        max_failures=settings.login_max_failures,
+        lockout=dt.timedelta(minutes=settings.login_lockout_minutes),
+        idle=dt.timedelta(minutes=settings.session_idle_minutes),
+        max_age=dt.timedelta(hours=settings.session_max_hours),
+    )
+
+
+def _cookie_storage(settings: Settings) -> EncryptedCookieStorage:
+    fernet_key = hashlib.sha256(b"switchboard-session:" + settings.secret).digest()  # 32 raw bytes
+    return EncryptedCookieStorage(
+        fernet_key,
+        cookie_name=SESSION_COOKIE,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.cookie_secure,
+        max_age=None,  # the server-side session decides when a login ends
+    )
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.auto_migrate:
+        log.info("applying migrations to %s", redact_url(settings.database_url))
+        await migrate.upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    app[keys.ENGINE] = engine
+    app[keys.SESSIONS] = create_sessionmaker(engine)
+    yield
+    await engine.dispose()
+
+
+async def _bus(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    bus = create_bus(settings.bus, settings.redis_url)
+    await bus.start()
+    app[keys.BUS] = bus
+    yield
+    await bus.close()
+
+
+async def _worker(app: web.Application) -> AsyncIterator[None]:
+    worker = Worker.from_settings(app[keys.SETTINGS], app[keys.SESSIONS], app[keys.JOBS])
+    app[keys.WORKER] = worker
+    if app[keys.SETTINGS].run_worker:
+        await worker.start()
+    yield
+    await worker.stop()
+
+
+async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
+    async def loop() -> None:
+        while True:
+            try:
+                async with transaction(app[keys.SESSIONS]) as db:
+                    await accounts.purge_expired(db, app[keys.LOGIN_POLICY])
+            except Exception:
+                log.exception("housekeeping failed; will try again")
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+    task = asyncio.create_task(loop(), name="housekeeping")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, metrics_middleware, session_middleware(_cookie_storage(settings)),
+                     security_middleware],
+        client_max_size=2 * 1024 * 1024,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.LOGIN_POLICY] = login_policy(settings)
+    app[keys.JOBS] = JobRegistry()
+    setup_templates(app)
+    setup_routes(app)
+    app.cleanup_ctx.extend([_database, _bus, _worker, _housekeeping])
+    return app

@@ -1,0 +1,145 @@
+"""The audit log: every room writes its entries through `record()`, inside its own transaction, so an
+action and its audit row commit or roll back together."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from switchboard.audit_model import AuditEntry
+
+
+class Category(StrEnum):
+    AUTH = "auth"
+    RECORD = "record"
+    REPORT = "report"
+    ADMIN = "admin"
+
+
+class AuditAction(StrEnum):
+    LOGIN = "login"
+    LOGOUT = "logout"
+    LOGIN_FAILED = "login_failed"
+    SESSION_EXPIRED = "session_expired"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    READ = "read"
+    REPORT = "report"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int | None
+    username: str | None
+    ip: str | None = None
+
+
+SYSTEM = Actor(user_id=None, username="system")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """`{field: [old, new]}` for each field whose value changed; secrets are passed in already masked."""
+    changes: dict[str, list[Any]] = {}
+    for key in sorted(set(before) | set(after)):
+        old, new = _jsonable(before.get(key)), _jsonable(after.get(key))
+        if old != new:
+            changes[key] = [old, new]
+    return changes
+
+
+async def record(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    category: Category,
+    module: str,
+    action: AuditAction,
+    record_type: str | None = None,
+    record_id: object | None = None,
+    changes: dict[str, Any] | None = None,
+    detail: str | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        user_id=actor.user_id,
+        username=(actor.username or "")[:64] or None,
+        ip=actor.ip,
+        category=str(category),
+        module=module,
+        action=str(action),
+        record_type=record_type,
+        record_id=None if record_id is None else str(record_id),
+        changes=changes or None,
+        detail=detail[:2000] if detail else None,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    username: str | None = None
+    category: str | None = None
+    module: str | None = None
+    action: str | None = None
+    record_type: str | None = None
+    record_id: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def _apply(query: Select[Any], f: AuditFilter) -> Select[Any]:
+    exact = {
+        AuditEntry.category: f.category,
+        AuditEntry.module: f.module,
+        AuditEntry.action: f.action,
+        AuditEntry.record_type: f.record_type,
+        AuditEntry.record_id: f.record_id,
+    }
+    for column, value in exact.items():
+        if value:
+            query = query.where(column == value)
+    if f.username:
+        query = query.where(func.lower(AuditEntry.username) == f.username.lower())
+    if f.since:
+        query = query.where(AuditEntry.at >= f.since)
+    if f.until:
+        query = query.where(AuditEntry.at < f.until)
+    return query
+
+
+async def search(
+    session: AsyncSession, f: AuditFilter, *, limit: int = 50, offset: int = 0
+) -> tuple[list[AuditEntry], int]:
+    """One page of matching entries, newest first, and the total count."""
+    total = await session.scalar(_apply(select(func.count(AuditEntry.id)), f))
+    rows = await session.scalars(
+        _apply(select(AuditEntry), f).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows), int(total or 0)
+
+
+async def distinct_values(session: AsyncSession) -> dict[str, list[str]]:
+    """Values for the filter drop-downs of the admin page."""
+    out: dict[str, list[str]] = {}
+    for name, column in (("module", AuditEntry.module), ("action", AuditEntry.action)):
+        out[name] = [v for v in await session.scalars(select(column).distinct().order_by(column)) if v]
+    return out

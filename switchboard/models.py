@@ -1,0 +1,10 @@
+"""Imports every room's table modules so that `Base.metadata` is complete (for Alembic and tests)."""
+
+from __future__ import annotations
+
+from switchboard import accounts_model, audit_model, jobs_model
+from switchboard.db import Base
+
+metadata = Base.metadata
+
+__all__ = ["accounts_model", "audit_model", "jobs_model", "metadata"]

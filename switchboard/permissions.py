@@ -1,0 +1,60 @@
+"""Roles, actions and the one permission matrix that every page and API call is checked against."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"  # a credit expert
+    MARKETER = "marketer"
+
+
+class Action(StrEnum):
+    HOME_VIEW = "home.view"
+    PROFILE_EDIT = "profile.edit"
+    INBOX_VIEW = "inbox.view"
+    CONTACTS_VIEW = "contacts.view"
+    DEALS_VIEW = "deals.view"
+    SCRIPTS_VIEW = "scripts.view"
+    ROUTING_MANAGE = "routing.manage"
+    CAMPAIGNS_MANAGE = "campaigns.manage"
+    REPORTS_VIEW = "reports.view"
+    CHANNELS_MANAGE = "channels.manage"
+    USERS_MANAGE = "users.manage"
+    JOBS_MANAGE = "jobs.manage"
+    AUDIT_VIEW = "audit.view"
+
+
+_ALL = frozenset(Role)
+_A, _S, _G, _M = Role.ADMIN, Role.SUPERVISOR, Role.AGENT, Role.MARKETER
+
+MATRIX: dict[Action, frozenset[Role]] = {
+    Action.HOME_VIEW: _ALL,
+    Action.PROFILE_EDIT: _ALL,
+    Action.INBOX_VIEW: frozenset({_A, _S, _G}),
+    Action.CONTACTS_VIEW: _ALL,
+    Action.DEALS_VIEW: frozenset({_A, _S, _G}),
+    Action.SCRIPTS_VIEW: frozenset({_A, _S}),
+    Action.ROUTING_MANAGE: frozenset({_A, _S}),
+    Action.CAMPAIGNS_MANAGE: frozenset({_A, _M}),
+    Action.REPORTS_VIEW: frozenset({_A, _S, _M}),
+    Action.CHANNELS_MANAGE: frozenset({_A}),
+    Action.USERS_MANAGE: frozenset({_A}),
+    Action.JOBS_MANAGE: frozenset({_A}),
+    Action.AUDIT_VIEW: frozenset({_A}),
+}
+
+
+def can(role: str | Role, action: Action) -> bool:
+    """True when `role` may perform `action`; unknown roles may do nothing."""
+    try:
+        return Role(role) in MATRIX[action]
+    except ValueError:
+        return False
+
+
+def allowed_actions(role: str | Role) -> list[Action]:
+    return [action for action in Action if can(role, action)]

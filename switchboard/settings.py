@@ -1,0 +1,120 @@
+"""Settings read from `SWITCHBOARD_*` environment variables (and an optional `.env` file).
+
+Secrets are `SecretStr` and URLs with passwords are redacted by `safe_dump()`, so that printing or logging
+the effective configuration never leaks them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard.redact import redact_url
+
+Locale = Literal["ro", "en", "ru"]
+SUPPORTED_LOCALES: tuple[str, ...] = ("ro", "en", "ru")
+
+
+class Settings(BaseSettings):
+    """Every knob of a hub process. The README's configuration table is generated from these fields."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHBOARD_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./var/switchboard.db",
+        description="SQLAlchemy async URL: `sqlite+aiosqlite:///path` or `postgresql+asyncpg://user@host/db`.",
+    )
+    data_dir: Path = Field(Path("./var"), description="Where the SQLite file, the secret key and files live.")
+    host: str = Field("127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port `serve` listens on.")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key for session cookies and encrypted secrets. Unset: generated once into "
+        "`<data_dir>/secret.key`. Set it (same value) on every process behind one load balancer.",
+    )
+    bus: Literal["memory", "redis"] = Field("memory", description="Event bus: `memory` (one process) or `redis`.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the bus when `bus=redis`.")
+    default_locale: Locale = Field("ro", description="UI language before a user picks one (ro, en, ru).")
+    log_level: str = Field("INFO", description="Python logging level.")
+    auto_migrate: bool = Field(True, description="Apply Alembic migrations when `serve` / `demo` start.")
+    run_worker: bool = Field(True, description="Run the durable-jobs worker inside this `serve` process.")
+    session_idle_minutes: int = Field(60, ge=1, description="A web session ends after this long unused.")
+    session_max_hours: int = Field(12, ge=1, description="A web session ends this long after login, used or not.")
+    cookie_secure: bool = Field(False, description="Send the session cookie only over HTTPS (set behind TLS).")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins (per user or per IP) before lockout.")
+    login_lockout_minutes: int = Field(15, ge=1, description="Window and lockout length for failed logins.")
+    jobs_concurrency: int = Field(4, ge=1, description="Jobs one worker runs at the same time.")
+    jobs_poll_seconds: float = Field(0.5, gt=0, description="How often an idle worker looks for due jobs.")
+    jobs_lease_seconds: float = Field(60.0, gt=0, description="A claimed job is re-claimable after this.")
+    jobs_max_attempts: int = Field(8, ge=1, description="Attempts before a job is marked dead.")
+    jobs_backoff_base_seconds: float = Field(2.0, gt=0, description="First retry delay; doubles each attempt.")
+    jobs_backoff_max_seconds: float = Field(3600.0, gt=0, description="Longest retry delay.")
+    metrics_token: SecretStr | None = Field(
+        None, description="If set, `/metrics` requires `Authorization: Bearer <token>`."
+    )
+    default_region: str = Field("MD", description="Region for phone numbers written without a country code.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value.startswith(("postgres://", "postgresql://")):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
+            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def secret(self) -> bytes:
+        """The effective secret key, creating `<data_dir>/secret.key` (mode 0600) on first use."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if len(value) < 32:
+                raise ValueError("SWITCHBOARD_SECRET_KEY must be at least 32 characters")
+            return value.encode()
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_bytes().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48).encode()
+        path.touch(mode=0o600)
+        path.write_bytes(key)
+        return key
+
+    def safe_dump(self) -> dict[str, Any]:
+        """The settings with secrets masked: safe to print or log."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "**********"
+            elif name.endswith("_url") and isinstance(value, str):
+                value = redact_url(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        return out
+
+
+def env_name(field: str) -> str:
+    return f"SWITCHBOARD_{field.upper()}"

@@ -1,0 +1,198 @@
+"""Shared fixtures: one database per test run (SQLite file or a fresh PostgreSQL database), migrated once,
+emptied after every test; settings pointing at it; the app and logged-in clients.
+
+The backend comes from `SWITCHBOARD_TEST_BACKEND` (`sqlite`, the default, or `postgres`). Tests marked
+`postgres` or `redis` need `SWITCHBOARD_TEST_PG_URL` / `SWITCHBOARD_TEST_REDIS_URL` and fail, never skip,
+when the server is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import delete
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from switchboard import migrate
+from switchboard.db import create_engine, create_sessionmaker
+from switchboard.models import metadata
+from switchboard.settings import Settings
+
+BACKEND = os.environ.get("SWITCHBOARD_TEST_BACKEND", "sqlite")
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def require_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: this test needs that server and must not be skipped")
+    return value
+
+
+def pg_admin_url() -> str:
+    return require_env("SWITCHBOARD_TEST_PG_URL")
+
+
+def redis_url() -> str:
+    return require_env("SWITCHBOARD_TEST_REDIS_URL")
+
+
+async def create_pg_database(admin_url: str) -> str:
+    """A new empty database on the test server; returns its SQLAlchemy URL."""
+    url = make_url(admin_url)
+    name = f"sbtest_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"cannot connect to PostgreSQL at {url.render_as_string()}: {exc}")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+
+
+async def drop_pg_database(db_url: str) -> None:
+    url = make_url(db_url)
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("switchboard")
+
+
+@pytest.fixture(scope="session")
+async def db_url(tmp_root: Path) -> AsyncIterator[str]:
+    if BACKEND == "postgres":
+        url = await create_pg_database(pg_admin_url())
+        yield url
+        await drop_pg_database(url)
+    elif BACKEND == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_root / 'test.db'}"
+    else:
+        pytest.fail(f"unknown SWITCHBOARD_TEST_BACKEND={BACKEND!r}")
+
+
+@pytest.fixture(scope="session")
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    await migrate.upgrade(db_url)
+    engine = create_engine(db_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sessions(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A session factory on the migrated test database; every table is emptied after the test."""
+    yield create_sessionmaker(engine)
+    async with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(delete(table))
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=db_url,
+        data_dir=tmp_path / "var",
+        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        bus="memory",
+        auto_migrate=False,
+        run_worker=False,
+        jobs_poll_seconds=0.05,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Settings built inside tests must not pick up a developer's own SWITCHBOARD_* variables."""
+    for key in list(os.environ):
+        if key.startswith("SWITCHBOARD_") and not key.startswith("SWITCHBOARD_TEST_"):
+            monkeypatch.delenv(key)
+    yield
+
+
+# --- the web app and its users -------------------------------------------------------------------------
+
+import re  # noqa: E402
+from collections.abc import Awaitable, Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from aiohttp import web  # noqa: E402
+from aiohttp.test_utils import TestClient  # noqa: E402
+
+from switchboard import accounts  # noqa: E402
+from switchboard.app import build_app  # noqa: E402
+from switchboard.audit import SYSTEM  # noqa: E402
+from switchboard.permissions import Role  # noqa: E402
+
+PASSWORD = "correct horse battery"
+_CSRF_RE = re.compile(r'name="_csrf" value="([^"]+)"')
+
+
+@dataclass
+class Person:
+    id: int
+    username: str
+    role: Role
+    password: str = PASSWORD
+
+
+MakeUser = Callable[..., Awaitable[Person]]
+
+
+@pytest.fixture
+def make_user(sessions: async_sessionmaker[AsyncSession]) -> MakeUser:
+    async def make(role: Role | str = Role.AGENT, username: str | None = None, branch: str = "Chișinău") -> Person:
+        role = Role(role)
+        name = username or f"{role.value}{uuid.uuid4().hex[:6]}"
+        async with sessions() as db, db.begin():
+            user = await accounts.create_user(
+                db, SYSTEM, username=name, password=PASSWORD, role=role, full_name=name.title(), branch=branch
+            )
+        return Person(user.id, user.username, role)
+
+    return make
+
+
+@pytest.fixture
+async def app(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> web.Application:
+    return build_app(settings)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Awaitable[TestClient]], app: web.Application) -> TestClient:
+    return await aiohttp_client(app)
+
+
+def csrf_from(html: str) -> str:
+    match = _CSRF_RE.search(html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+async def login(client: TestClient, username: str, password: str = PASSWORD) -> web.StreamResponse:
+    page = await client.get("/login")
+    token = csrf_from(await page.text())
+    return await client.post(
+        "/login", data={"username": username, "password": password, "_csrf": token}, allow_redirects=False
+    )
+
+
+async def page_csrf(client: TestClient, path: str = "/profile") -> str:
+    response = await client.get(path)
+    assert response.status == 200, await response.text()
+    return csrf_from(await response.text())

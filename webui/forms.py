@@ -1,0 +1,76 @@
+"""Reading untrusted form and query input into plain values, with limits and readable errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp_session import get_session
+
+from switchboard.errors import N_, Invalid
+
+
+def text(data: Mapping[str, Any], name: str, *, max_len: int = 200, required: bool = False) -> str:
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise Invalid(N_("This field must be text."), field=name)
+    value = value.strip()
+    if required and not value:
+        raise Invalid(N_("This field is required."), field=name)
+    if len(value) > max_len:
+        raise Invalid(N_("At most %(n)s characters."), field=name, n=max_len)
+    return value
+
+
+def integer(data: Mapping[str, Any], name: str, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int | None:
+    raw = text(data, name, max_len=12)
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise Invalid(N_("Enter a whole number."), field=name) from exc
+    if not minimum <= value <= maximum:
+        raise Invalid(N_("Enter a number from %(min)s to %(max)s."), field=name, min=minimum, max=maximum)
+    return value
+
+
+def date(data: Mapping[str, Any], name: str) -> dt.date | None:
+    raw = text(data, name, max_len=10)
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError as exc:
+        raise Invalid(N_("Enter a date as YYYY-MM-DD."), field=name) from exc
+
+
+def path_int(request: web.Request, name: str) -> int:
+    try:
+        value = int(request.match_info[name])
+    except (KeyError, ValueError) as exc:
+        raise web.HTTPNotFound() from exc
+    if not 0 < value < 2**31:
+        raise web.HTTPNotFound()
+    return value
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """Only same-site paths: an open redirect after login would help phishing."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value
+
+
+async def flash(request: web.Request, message: str, kind: str = "success") -> None:
+    session = await get_session(request)
+    messages = list(session.get("flash", []))[-4:]
+    messages.append([kind, message])
+    session["flash"] = messages
+
+
+async def pop_flashes(request: web.Request) -> list[list[str]]:
+    session = await get_session(request)
+    return list(session.pop("flash", []))

@@ -1,0 +1,28 @@
+"""Typed application keys: the resources `build_app` puts on the aiohttp application."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from switchboard.accounts import LoginPolicy
+from switchboard.bus import EventBus
+from switchboard.jobs import JobRegistry, Worker
+from switchboard.settings import Settings
+
+if TYPE_CHECKING:
+    from webui.routes import RouteSpec
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+BUS = web.AppKey("bus", EventBus)
+JOBS = web.AppKey("jobs", JobRegistry)
+WORKER = web.AppKey("worker", Worker)
+LOGIN_POLICY = web.AppKey("login_policy", LoginPolicy)
+ROUTE_SPECS = web.AppKey("route_specs", dict[str, "RouteSpec"])
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
