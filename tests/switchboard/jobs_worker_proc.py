@@ -37,7 +37,9 @@ async def drain(db_url: str, worker_id: str) -> int:
                 {"job_id": ctx.job_id, "worker": ctx.worker_id},
             )
 
-    worker = Worker(sessions, registry, worker_id=worker_id, concurrency=8, poll_seconds=0.05, lease_seconds=30)
+    worker = Worker(
+        sessions, registry, worker_id=worker_id, concurrency=8, poll_seconds=0.05, lease_seconds=30
+    )
     deadline = time.monotonic() + DEADLINE_SECONDS
     status = 0
     await worker.start()

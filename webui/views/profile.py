@@ -18,7 +18,7 @@ async def profile_page(request: web.Request, *, new_token: str | None = None, er
     async with request.app[keys.SESSIONS]() as db:
         tokens = await accounts.list_api_tokens(db, user.id)
     context = {"tokens": tokens, "new_token": new_token, "error": error, "languages": i18n.LANGUAGE_NAMES}
-    response = aiohttp_jinja2.render_template("profile.html", request, context, status=status)
+    response = await render("profile.html", request, context, status=status)
     response.headers["Cache-Control"] = "no-store"  # the page may show a token once
     return response
 
