@@ -1,2 +1,3 @@
 """The unified inbox: conversations and messages across channels, delivery statuses, notes and canned
-replies. Front door: `inbox/service.py` (`ingest()` for everything that comes in, `send()` for what goes out)."""
+replies. Front door: `inbox/service.py` (`ingest()` for everything that comes in, `send()` for
+what goes out)."""

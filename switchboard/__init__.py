@@ -1,1 +1,2 @@
-"""The monolithic core: settings, storage, bus, jobs, users and permissions, audit, the app factory and CLI."""
+"""The monolithic core: settings, storage, bus, jobs, users and permissions, audit, the app factory
+and the CLI."""

@@ -68,7 +68,9 @@ class CurrentUser:
 
 def validate_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise Invalid(N_("The password must have at least %(n)s characters."), field="password", n=MIN_PASSWORD)
+        raise Invalid(
+            N_("The password must have at least %(n)s characters."), field="password", n=MIN_PASSWORD
+        )
     if len(password) > MAX_PASSWORD:
         raise Invalid(N_("The password is too long."), field="password")
 
@@ -199,9 +201,15 @@ async def update_user(
     if unknown:
         raise Invalid(N_("Unknown field."), field=sorted(unknown)[0])
     _validate_user_fields(user.username, fields.get("role", user.role), fields.get("locale", user.locale))
-    if "branch_id" in fields and fields["branch_id"] is not None and await session.get(Branch, fields["branch_id"]) is None:
+    if (
+        "branch_id" in fields
+        and fields["branch_id"] is not None
+        and await session.get(Branch, fields["branch_id"]) is None
+    ):
         raise Invalid(N_("No such branch."), field="branch_id")
-    if actor.user_id == user.id and (fields.get("active") is False or fields.get("role", user.role) != user.role):
+    if actor.user_id == user.id and (
+        fields.get("active") is False or fields.get("role", user.role) != user.role
+    ):
         raise Invalid(N_("You cannot deactivate yourself or change your own role."), field="role")
     for key, value in fields.items():
         setattr(user, key, value)
@@ -381,7 +389,9 @@ async def purge_expired(session: AsyncSession, policy: LoginPolicy) -> int:
     """Housekeeping: drop sessions past their life and failures outside the lockout window."""
     now = utcnow()
     result = await session.execute(
-        delete(WebSession).where(or_(WebSession.expires_at <= now, WebSession.last_seen_at <= now - policy.idle))
+        delete(WebSession).where(
+            or_(WebSession.expires_at <= now, WebSession.last_seen_at <= now - policy.idle)
+        )
     )
     await session.execute(delete(LoginFailure).where(LoginFailure.at < now - policy.lockout))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -444,7 +454,9 @@ async def user_for_token(session: AsyncSession, token: str) -> User | None:
 
 async def list_api_tokens(session: AsyncSession, user_id: int) -> list[ApiToken]:
     return list(
-        await session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc()))
+        await session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc())
+        )
     )
 
 

@@ -105,8 +105,12 @@ async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
 
 def build_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, metrics_middleware, session_middleware(_cookie_storage(settings)),
-                     security_middleware],
+        middlewares=[
+            error_middleware,
+            metrics_middleware,
+            session_middleware(_cookie_storage(settings)),
+            security_middleware,
+        ],
         client_max_size=2 * 1024 * 1024,
     )
     app[keys.SETTINGS] = settings

@@ -132,7 +132,10 @@ async def search(
     """One page of matching entries, newest first, and the total count."""
     total = await session.scalar(_apply(select(func.count(AuditEntry.id)), f))
     rows = await session.scalars(
-        _apply(select(AuditEntry), f).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit).offset(offset)
+        _apply(select(AuditEntry), f)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
     return list(rows), int(total or 0)
 

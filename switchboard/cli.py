@@ -47,7 +47,8 @@ def _load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"SWITCHBOARD_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"SWITCHBOARD_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
         )
         raise CliError(f"invalid settings: {problems}") from None
 
@@ -104,10 +105,17 @@ async def seed_demo(settings: Settings) -> list[tuple[str, str, Role]]:
             for username, role, name in DEMO_USERS:
                 password = secrets.token_urlsafe(9)
                 if username in existing:
-                    await accounts.update_user(db, SYSTEM, existing[username].id, password=password, active=True)
+                    await accounts.update_user(
+                        db, SYSTEM, existing[username].id, password=password, active=True
+                    )
                 else:
                     await accounts.create_user(
-                        db, SYSTEM, username=username, password=password, role=role, full_name=name,
+                        db,
+                        SYSTEM,
+                        username=username,
+                        password=password,
+                        role=role,
+                        full_name=name,
                         branch=branch.name,
                     )
                 credentials.append((username, password, role))
@@ -159,8 +167,14 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
     try:
         async with transaction(create_sessionmaker(engine)) as db:
             user = await accounts.create_user(
-                db, SYSTEM, username=args.username, password=password, role=args.role,
-                full_name=args.full_name or "", email=args.email, branch=args.branch,
+                db,
+                SYSTEM,
+                username=args.username,
+                password=password,
+                role=args.role,
+                full_name=args.full_name or "",
+                email=args.email,
+                branch=args.branch,
             )
             return user.id
     except DomainError as exc:
@@ -200,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
 
-    create = sub.add_parser("create-user", help="create a user (password asked, or read with --password-stdin)")
+    create = sub.add_parser(
+        "create-user", help="create a user (password asked, or read with --password-stdin)"
+    )
     create.add_argument("username")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--branch")
@@ -209,7 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--password-stdin", action="store_true")
     create.set_defaults(func=cmd_create_user)
 
-    sub.add_parser("settings", help="print the effective settings, secrets masked").set_defaults(func=cmd_settings)
+    sub.add_parser("settings", help="print the effective settings, secrets masked").set_defaults(
+        func=cmd_settings
+    )
     return parser
 
 

@@ -99,4 +99,4 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
     bind = session_or_engine.bind if isinstance(session_or_engine, AsyncSession) else session_or_engine
-    return bind.dialect.name == "postgresql"
+    return bind is not None and bind.dialect.name == "postgresql"

@@ -7,7 +7,7 @@ the web server.
 from __future__ import annotations
 
 
-def N_(message: str) -> str:  # noqa: N802 - the conventional gettext_noop name that Babel extracts
+def N_(message: str) -> str:
     """Mark a message for translation without translating it here."""
     return message
 

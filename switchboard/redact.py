@@ -12,7 +12,9 @@ _PATTERNS = (
     (re.compile(r"(?P<pre>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+(?P<post>@)", re.I), r"\g<pre>***\g<post>"),
     (re.compile(r"(?P<pre>\bBearer\s+)[A-Za-z0-9._~+/=\-]+", re.I), r"\g<pre>***"),
     (
-        re.compile(r"(?P<pre>\b(?:password|passwd|secret|token|api_key)\b[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+", re.I),
+        re.compile(
+            r"(?P<pre>\b(?:password|passwd|secret|token|api_key)\b[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+", re.I
+        ),
         r"\g<pre>***",
     ),
 )

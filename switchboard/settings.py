@@ -39,22 +39,32 @@ class Settings(BaseSettings):
         description="Key for session cookies and encrypted secrets. Unset: generated once into "
         "`<data_dir>/secret.key`. Set it (same value) on every process behind one load balancer.",
     )
-    bus: Literal["memory", "redis"] = Field("memory", description="Event bus: `memory` (one process) or `redis`.")
+    bus: Literal["memory", "redis"] = Field(
+        "memory", description="Event bus: `memory` (one process) or `redis`."
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the bus when `bus=redis`.")
     default_locale: Locale = Field("ro", description="UI language before a user picks one (ro, en, ru).")
     log_level: str = Field("INFO", description="Python logging level.")
     auto_migrate: bool = Field(True, description="Apply Alembic migrations when `serve` / `demo` start.")
     run_worker: bool = Field(True, description="Run the durable-jobs worker inside this `serve` process.")
     session_idle_minutes: int = Field(60, ge=1, description="A web session ends after this long unused.")
-    session_max_hours: int = Field(12, ge=1, description="A web session ends this long after login, used or not.")
-    cookie_secure: bool = Field(False, description="Send the session cookie only over HTTPS (set behind TLS).")
-    login_max_failures: int = Field(5, ge=1, description="Failed logins (per user or per IP) before lockout.")
+    session_max_hours: int = Field(
+        12, ge=1, description="A web session ends this long after login, used or not."
+    )
+    cookie_secure: bool = Field(
+        False, description="Send the session cookie only over HTTPS (set behind TLS)."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins before an account locks (one address: 4 times as many)."
+    )
     login_lockout_minutes: int = Field(15, ge=1, description="Window and lockout length for failed logins.")
     jobs_concurrency: int = Field(4, ge=1, description="Jobs one worker runs at the same time.")
     jobs_poll_seconds: float = Field(0.5, gt=0, description="How often an idle worker looks for due jobs.")
     jobs_lease_seconds: float = Field(60.0, gt=0, description="A claimed job is re-claimable after this.")
     jobs_max_attempts: int = Field(8, ge=1, description="Attempts before a job is marked dead.")
-    jobs_backoff_base_seconds: float = Field(2.0, gt=0, description="First retry delay; doubles each attempt.")
+    jobs_backoff_base_seconds: float = Field(
+        2.0, gt=0, description="First retry delay; doubles each attempt."
+    )
     jobs_backoff_max_seconds: float = Field(3600.0, gt=0, description="Longest retry delay.")
     metrics_token: SecretStr | None = Field(
         None, description="If set, `/metrics` requires `Authorization: Bearer <token>`."

@@ -156,7 +156,9 @@ MakeUser = Callable[..., Awaitable[Person]]
 
 @pytest.fixture
 def make_user(sessions: async_sessionmaker[AsyncSession]) -> MakeUser:
-    async def make(role: Role | str = Role.AGENT, username: str | None = None, branch: str = "Chișinău") -> Person:
+    async def make(
+        role: Role | str = Role.AGENT, username: str | None = None, branch: str = "Chișinău"
+    ) -> Person:
         role = Role(role)
         name = username or f"{role.value}{uuid.uuid4().hex[:6]}"
         async with sessions() as db, db.begin():

@@ -8,11 +8,10 @@ import secrets
 
 from aiohttp import web
 
-from webui.templating import render
-
 from switchboard.errors import DomainError
 from webui import i18n
 from webui.keys import Handler
+from webui.templating import render
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,9 @@ def wants_json(request: web.Request) -> bool:
     return request.path.startswith(("/api/", "/webhooks/")) or request.path in ("/healthz",)
 
 
-async def error_response(request: web.Request, status: int, reason: str, **extra: object) -> web.StreamResponse:
+async def error_response(
+    request: web.Request, status: int, reason: str, **extra: object
+) -> web.StreamResponse:
     if wants_json(request):
         return web.json_response({"error": {"status": status, "reason": reason, **extra}}, status=status)
     context = {

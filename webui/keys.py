@@ -14,7 +14,7 @@ from switchboard.jobs import JobRegistry, Worker
 from switchboard.settings import Settings
 
 if TYPE_CHECKING:
-    from webui.routes import RouteSpec
+    from webui.routes_spec import RouteSpec
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)

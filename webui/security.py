@@ -76,8 +76,10 @@ async def _identify(request: web.Request, session: Session, spec: RouteSpec) -> 
         if scheme.lower() != "bearer" or not token:
             return Identity(None, "none")
         async with sessions() as db, db.begin():
-            user = await accounts.user_for_token(db, token.strip())
-            return Identity(CurrentUser.of(user) if user else None, "token" if user else "none")
+            token_user = await accounts.user_for_token(db, token.strip())
+            return Identity(
+                CurrentUser.of(token_user) if token_user else None, "token" if token_user else "none"
+            )
     session_id = session.get(SESSION_ID_KEY)
     if not isinstance(session_id, str):
         return Identity(None, "none")

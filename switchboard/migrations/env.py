@@ -26,7 +26,9 @@ def _run_sync(connection: Connection) -> None:
 
 async def _run_async() -> None:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
-    engine = create_engine(url)
+    if not url:
+        raise SystemExit("no database URL given to the migrations")
+    engine = create_engine(str(url))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)

@@ -18,7 +18,9 @@ from tests.conftest import MakeUser, csrf_from, login, page_csrf
 
 async def _audit(sessions: async_sessionmaker[AsyncSession], action: str) -> list[AuditEntry]:
     async with sessions() as db:
-        return list(await db.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
+        return list(
+            await db.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id))
+        )
 
 
 async def test_login_opens_a_session_and_is_audited(
@@ -32,12 +34,18 @@ async def test_login_opens_a_session_and_is_audited(
     assert entry.user_id == person.id and entry.category == "auth" and entry.ip
 
 
-async def test_login_returns_to_the_page_asked_for_but_never_off_site(client: TestClient, make_user: MakeUser) -> None:
+async def test_login_returns_to_the_page_asked_for_but_never_off_site(
+    client: TestClient, make_user: MakeUser
+) -> None:
     person = await make_user(Role.ADMIN)
     page = await client.get("/admin/audit", allow_redirects=False)
     assert page.status == 302 and page.headers["Location"].startswith("/login?next=/admin/audit")
     token = csrf_from(await (await client.get("/login")).text())
-    for target, expected in (("/admin/audit", "/admin/audit"), ("//evil.example/x", "/"), ("https://evil.example", "/")):
+    for target, expected in (
+        ("/admin/audit", "/admin/audit"),
+        ("//evil.example/x", "/"),
+        ("https://evil.example", "/"),
+    ):
         await client.post("/logout", data={"_csrf": token}, allow_redirects=False)
         token = csrf_from(await (await client.get("/login")).text())
         response = await client.post(
@@ -124,7 +132,9 @@ async def test_a_form_without_its_csrf_token_is_refused(client: TestClient, make
     await login(client, person.username)
     response = await client.post("/logout", allow_redirects=False)
     assert response.status == 403
-    response = await client.post("/admin/users", data={"username": "x", "_csrf": "forged"}, allow_redirects=False)
+    response = await client.post(
+        "/admin/users", data={"username": "x", "_csrf": "forged"}, allow_redirects=False
+    )
     assert response.status == 403
     assert (await client.get("/")).status == 200  # still logged in: nothing happened
 
@@ -139,7 +149,10 @@ async def test_repeated_failures_lock_the_account_even_for_the_right_password(
     client: TestClient, make_user: MakeUser, sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     person = await make_user(Role.AGENT)
-    statuses = [(await login(client, person.username, f"wrong-{i}")).status for i in range(settings.login_max_failures)]
+    statuses = [
+        (await login(client, person.username, f"wrong-{i}")).status
+        for i in range(settings.login_max_failures)
+    ]
     assert statuses[:-1] == [401] * (settings.login_max_failures - 1) and statuses[-1] == 429
     response = await login(client, person.username)
     assert response.status == 429
@@ -166,8 +179,9 @@ async def test_lockout_ends_after_its_window(
     assert (await login(client, person.username)).status == 302
 
 
-async def test_one_address_guessing_many_accounts_is_throttled(client: TestClient, make_user: MakeUser,
-                                                               settings: Settings) -> None:
+async def test_one_address_guessing_many_accounts_is_throttled(
+    client: TestClient, make_user: MakeUser, settings: Settings
+) -> None:
     await make_user(Role.AGENT, username="real-user")
     for i in range(settings.login_max_failures * 4):
         await login(client, f"guess{i}", "password123")

@@ -7,18 +7,19 @@ from typing import Any
 
 from aiohttp import web
 
-from webui.templating import render
-
 from switchboard import accounts, audit, jobs
 from switchboard.errors import DomainError
 from switchboard.permissions import Role
 from webui import forms, i18n, keys
 from webui.security import client_ip, current_user
+from webui.templating import render
 
 PAGE = 50
 
 
-async def users_page(request: web.Request, *, error: DomainError | None = None, values: Any = None) -> web.Response:
+async def users_page(
+    request: web.Request, *, error: DomainError | None = None, values: Any = None
+) -> web.Response:
     async with request.app[keys.SESSIONS]() as db:
         users = await accounts.list_users(db)
         branches = await accounts.list_branches(db)
@@ -67,10 +68,17 @@ async def user_detail(request: web.Request, *, error: DomainError | None = None)
         branches = await accounts.list_branches(db)
         if error is None:
             await audit.record(
-                db, actor, category=audit.Category.RECORD, module="users", action=audit.AuditAction.READ,
-                record_type="user", record_id=user.id,
+                db,
+                actor,
+                category=audit.Category.RECORD,
+                module="users",
+                action=audit.AuditAction.READ,
+                record_type="user",
+                record_id=user.id,
             )
-        history, _ = await audit.search(db, audit.AuditFilter(record_type="user", record_id=str(user.id)), limit=20)
+        history, _ = await audit.search(
+            db, audit.AuditFilter(record_type="user", record_id=str(user.id)), limit=20
+        )
     context = {
         "subject": user,
         "branches": branches,
@@ -123,9 +131,13 @@ async def _job_action(request: web.Request, *, retry: bool) -> web.StreamRespons
         done = await (jobs.retry_dead(db, job_id) if retry else jobs.discard_dead(db, job_id))
         if done:
             await audit.record(
-                db, actor, category=audit.Category.ADMIN, module="jobs",
+                db,
+                actor,
+                category=audit.Category.ADMIN,
+                module="jobs",
                 action=audit.AuditAction.RETRY if retry else audit.AuditAction.DELETE,
-                record_type="job", record_id=job_id,
+                record_type="job",
+                record_id=job_id,
             )
     if not done:
         raise web.HTTPNotFound(reason="no such dead job")
@@ -168,7 +180,13 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         rows, total = await audit.search(db, f, limit=PAGE, offset=(page - 1) * PAGE)
         choices = await audit.distinct_values(db)
     context = {
-        "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE)),
-        "q": dict(request.query), "choices": choices, "categories": list(audit.Category), "error": error,
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // PAGE)),
+        "q": dict(request.query),
+        "choices": choices,
+        "categories": list(audit.Category),
+        "error": error,
     }
     return await render("admin/audit.html", request, context)

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from switchboard import audit, jobs
+from switchboard.jobs_model import Job
 from switchboard.permissions import allowed_actions
 from webui import forms, keys
 from webui.security import client_ip, current_user
@@ -28,7 +29,7 @@ async def me(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _job_json(job: jobs.Job) -> dict[str, Any]:
+def _job_json(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "kind": job.kind,
@@ -57,8 +58,13 @@ async def job_retry(request: web.Request) -> web.StreamResponse:
         if not await jobs.retry_dead(db, job_id):
             raise web.HTTPNotFound(reason="no such dead job")
         await audit.record(
-            db, actor, category=audit.Category.ADMIN, module="jobs", action=audit.AuditAction.RETRY,
-            record_type="job", record_id=job_id,
+            db,
+            actor,
+            category=audit.Category.ADMIN,
+            module="jobs",
+            action=audit.AuditAction.RETRY,
+            record_type="job",
+            record_id=job_id,
         )
     request.app[keys.WORKER].wake()
     return web.json_response({"id": job_id, "queued": True})
@@ -74,9 +80,17 @@ async def audit_list(request: web.Request) -> web.StreamResponse:
             "total": total,
             "entries": [
                 {
-                    "id": r.id, "at": r.at.isoformat(), "user": r.username, "category": r.category,
-                    "module": r.module, "action": r.action, "record_type": r.record_type,
-                    "record_id": r.record_id, "changes": r.changes, "ip": r.ip, "detail": r.detail,
+                    "id": r.id,
+                    "at": r.at.isoformat(),
+                    "user": r.username,
+                    "category": r.category,
+                    "module": r.module,
+                    "action": r.action,
+                    "record_type": r.record_type,
+                    "record_id": r.record_id,
+                    "changes": r.changes,
+                    "ip": r.ip,
+                    "detail": r.detail,
                 }
                 for r in rows
             ],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from aiohttp import web
-
-from webui.templating import render
 from aiohttp_session import get_session, new_session
 
 from switchboard import accounts
@@ -12,6 +10,7 @@ from switchboard.accounts import CurrentUser, LoginRefused
 from switchboard.errors import DomainError
 from webui import forms, i18n, keys
 from webui.security import SESSION_ID_KEY, client_ip, current_user, maybe_user, rotate_csrf
+from webui.templating import render
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -28,8 +27,13 @@ async def login(request: web.Request) -> web.StreamResponse:
         username = forms.text(form, "username", max_len=64, required=True)
         password = forms.text(form, "password", max_len=accounts.MAX_PASSWORD, required=True)
     except DomainError as exc:
-        return await _login_error(request, i18n.gettext("Enter your username and password."), username="", next_url=next_url,
-                            status=exc.status)
+        return await _login_error(
+            request,
+            i18n.gettext("Enter your username and password."),
+            username="",
+            next_url=next_url,
+            status=exc.status,
+        )
     policy = request.app[keys.LOGIN_POLICY]
     refused: LoginRefused | None = None
     async with request.app[keys.SESSIONS]() as db, db.begin():
@@ -43,7 +47,9 @@ async def login(request: web.Request) -> web.StreamResponse:
             refused = exc  # caught inside the transaction so the failure and its audit row are kept
     if refused is not None:
         message = i18n.translate_error(refused.reason, refused.params)
-        return await _login_error(request, message, username=username, next_url=next_url, status=refused.status)
+        return await _login_error(
+            request, message, username=username, next_url=next_url, status=refused.status
+        )
     session = await new_session(request)  # a fresh cookie: no session fixation
     session[SESSION_ID_KEY] = web_session.id
     if current.locale:
@@ -52,7 +58,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(next_url)
 
 
-async def _login_error(request: web.Request, message: str, *, username: str, next_url: str, status: int) -> web.Response:
+async def _login_error(
+    request: web.Request, message: str, *, username: str, next_url: str, status: int
+) -> web.Response:
     context = {"error": message, "username": username, "next": next_url}
     return await render("login.html", request, context, status=status)
 

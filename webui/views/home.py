@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from webui.templating import render
-
 from switchboard import jobs
 from switchboard.errors import N_
 from switchboard.permissions import Action, can
 from webui import keys
 from webui.navigation import NAVIGATION
 from webui.security import current_user
+from webui.templating import render
 
 
 async def home(request: web.Request) -> web.StreamResponse:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from webui.templating import render
-
 from switchboard import accounts
 from switchboard.errors import DomainError
 from webui import forms, i18n, keys
 from webui.security import client_ip, current_user
+from webui.templating import render
 
 
-async def profile_page(request: web.Request, *, new_token: str | None = None, error: str | None = None,
-                       status: int = 200) -> web.Response:
+async def profile_page(
+    request: web.Request, *, new_token: str | None = None, error: str | None = None, status: int = 200
+) -> web.Response:
     user = current_user(request)
     async with request.app[keys.SESSIONS]() as db:
         tokens = await accounts.list_api_tokens(db, user.id)
@@ -34,9 +34,13 @@ async def token_create(request: web.Request) -> web.StreamResponse:
         name = forms.text(form, "name", max_len=100, required=True)
         days = forms.integer(form, "days", minimum=1, maximum=3650)
         async with request.app[keys.SESSIONS]() as db, db.begin():
-            _, token = await accounts.create_api_token(db, user.actor(client_ip(request)), user.id, name, days=days)
+            _, token = await accounts.create_api_token(
+                db, user.actor(client_ip(request)), user.id, name, days=days
+            )
     except DomainError as exc:
-        return await profile_page(request, error=i18n.translate_error(exc.message, exc.params), status=exc.status)
+        return await profile_page(
+            request, error=i18n.translate_error(exc.message, exc.params), status=exc.status
+        )
     return await profile_page(request, new_token=token)
 
 

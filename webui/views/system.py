@@ -25,4 +25,6 @@ async def healthz(request: web.Request) -> web.StreamResponse:
         checks["database"] = "unavailable"
     checks["bus"] = "ok" if await request.app[keys.BUS].healthy() else "unavailable"
     healthy = all(v == "ok" for v in checks.values())
-    return web.json_response({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+    return web.json_response(
+        {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503
+    )
