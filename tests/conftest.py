@@ -109,6 +109,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "var",
         secret_key=TEST_SECRET,  # type: ignore[arg-type]
         bus="memory",
+        default_locale="en",
         auto_migrate=False,
         run_worker=False,
         jobs_poll_seconds=0.05,
@@ -198,3 +199,10 @@ async def page_csrf(client: TestClient, path: str = "/profile") -> str:
     response = await client.get(path)
     assert response.status == 200, await response.text()
     return csrf_from(await response.text())
+
+
+async def second_browser(client: TestClient) -> TestClient:
+    """Another browser (its own cookies) on the same running server; close it with `.session.close()`."""
+    other: TestClient = TestClient(client.server)
+    await other.start_server()
+    return other
