@@ -357,21 +357,26 @@ class SessionLookup:
 
 async def resolve_web_session(session: AsyncSession, policy: LoginPolicy, session_id: str) -> SessionLookup:
     """The user behind a session id; an idle or over-age session is deleted and reported as expired."""
-    row = await session.get(WebSession, session_id)
-    if row is None:
+    found = (
+        await session.execute(
+            select(WebSession, User)
+            .join(User, User.id == WebSession.user_id)
+            .where(WebSession.id == session_id)
+        )
+    ).first()
+    if found is None:
         return SessionLookup(user=None, expired=False)
+    row, user = found
     now = utcnow()
-    user = await session.get(User, row.user_id)
-    if row.expires_at <= now or row.last_seen_at + policy.idle <= now or user is None or not user.active:
+    if row.expires_at <= now or row.last_seen_at + policy.idle <= now or not user.active:
         await session.delete(row)
-        if user is not None:
-            await audit.record(
-                session,
-                audit.Actor(user.id, user.username, row.ip),
-                category=audit.Category.AUTH,
-                module="auth",
-                action=audit.AuditAction.SESSION_EXPIRED,
-            )
+        await audit.record(
+            session,
+            audit.Actor(user.id, user.username, row.ip),
+            category=audit.Category.AUTH,
+            module="auth",
+            action=audit.AuditAction.SESSION_EXPIRED,
+        )
         return SessionLookup(user=None, expired=True)
     if now - row.last_seen_at > dt.timedelta(seconds=60):  # touch at most once a minute
         row.last_seen_at = now
@@ -440,15 +445,24 @@ async def create_api_token(
 async def user_for_token(session: AsyncSession, token: str) -> User | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
-    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
     now = utcnow()
-    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+    found = (
+        await session.execute(
+            select(ApiToken.id, ApiToken.last_used_at, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(
+                ApiToken.token_hash == _token_hash(token),
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+                User.active.is_(True),
+            )
+        )
+    ).first()
+    if found is None:
         return None
-    user = await session.get(User, row.user_id)
-    if user is None or not user.active:
-        return None
-    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
-        await session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    token_id, last_used_at, user = found
+    if last_used_at is None or now - last_used_at > dt.timedelta(minutes=1):
+        await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
     return user
 
 

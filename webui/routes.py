@@ -19,8 +19,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/login", auth.login_page, "login_page", PUBLIC),
     RouteSpec("POST", "/login", auth.login, "login", PUBLIC),
     RouteSpec("POST", "/language", auth.set_language, "set_language", PUBLIC),
-    RouteSpec("GET", "/healthz", system.healthz, "healthz", PUBLIC),
-    RouteSpec("GET", "/metrics", metrics.metrics_view, "metrics", PUBLIC),
+    RouteSpec("GET", "/healthz", system.healthz, "healthz", PUBLIC, uses_session=False),
+    RouteSpec("GET", "/metrics", metrics.metrics_view, "metrics", PUBLIC, uses_session=False),
     # every signed-in user
     RouteSpec("GET", "/", home.home, "home", Action.HOME_VIEW),
     RouteSpec("POST", "/logout", auth.logout, "logout", Action.PROFILE_EDIT),
@@ -106,7 +106,9 @@ def setup_routes(app: web.Application) -> None:
         app.router.add_route(spec.method, spec.path, spec.handler, name=spec.name)
     app.router.add_static("/static", STATIC_DIR, name=STATIC_ROUTE, append_version=True)
     # Static assets are public: they hold no data, and the login page needs them.
-    specs[STATIC_ROUTE] = RouteSpec("GET", "/static/{filename}", _unused, STATIC_ROUTE, PUBLIC)
+    specs[STATIC_ROUTE] = RouteSpec(
+        "GET", "/static/{filename}", _unused, STATIC_ROUTE, PUBLIC, uses_session=False
+    )
     app[keys.ROUTE_SPECS] = specs
 
 

@@ -20,7 +20,9 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class RouteSpec:
     """`access` is an `Action` from the permission matrix, or PUBLIC for pages anyone may open (login,
     health, provider webhooks). `csrf=False` only for callers that authenticate otherwise (webhooks with
-    signatures). `sample` fills path parameters for the generated permission tests."""
+    signatures). `uses_session=False` for machine endpoints (health, metrics, static files) that should
+    neither read nor set the session cookie. `sample` fills path parameters for the generated permission
+    tests."""
 
     method: str
     path: str
@@ -28,6 +30,7 @@ class RouteSpec:
     name: str
     access: Action | Public
     csrf: bool = True
+    uses_session: bool = True
     sample: Mapping[str, str] = field(default_factory=dict)
 
     @property

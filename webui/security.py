@@ -68,22 +68,20 @@ def rotate_csrf(session: Session) -> str:
     return str(session[CSRF_KEY])
 
 
-async def _identify(request: web.Request, session: Session, spec: RouteSpec) -> Identity:
-    sessions = request.app[keys.SESSIONS]
-    header = request.headers.get("Authorization", "")
-    if spec.is_api and header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return Identity(None, "none")
-        async with sessions() as db, db.begin():
-            token_user = await accounts.user_for_token(db, token.strip())
-            return Identity(
-                CurrentUser.of(token_user) if token_user else None, "token" if token_user else "none"
-            )
+async def _identify_token(request: web.Request, header: str) -> Identity:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return Identity(None, "none")
+    async with request.app[keys.SESSIONS]() as db, db.begin():
+        user = await accounts.user_for_token(db, token.strip())
+        return Identity(CurrentUser.of(user) if user else None, "token" if user else "none")
+
+
+async def _identify_session(request: web.Request, session: Session) -> Identity:
     session_id = session.get(SESSION_ID_KEY)
     if not isinstance(session_id, str):
         return Identity(None, "none")
-    async with sessions() as db, db.begin():
+    async with request.app[keys.SESSIONS]() as db, db.begin():
         found = await accounts.resolve_web_session(db, request.app[keys.LOGIN_POLICY], session_id)
         user = CurrentUser.of(found.user) if found.user else None
     if user is None:
@@ -109,15 +107,22 @@ async def security_middleware(request: web.Request, handler: keys.Handler) -> we
     if spec is None:
         raise _deny(request, None, 403, "route has no permission rule")
     request[SPEC] = spec
-    session = await get_session(request)
-    identity = await _identify(request, session, spec)
-    settings = request.app[keys.SETTINGS]
-    locale = (identity.user.locale if identity.user else None) or session.get("locale")
-    i18n.set_locale(locale or i18n.negotiate(request.headers.get("Accept-Language"), settings.default_locale))
+    session: Session | None = None
+    header = request.headers.get("Authorization")
+    if spec.is_api and header:
+        identity = await _identify_token(request, header)  # API clients carry no cookie session
+    elif spec.uses_session:
+        session = await get_session(request)
+        identity = await _identify_session(request, session)
+        request[CSRF] = ensure_csrf(session)
+    else:
+        identity = Identity(None, "none")
+    locale = (identity.user.locale if identity.user else None) or (session.get("locale") if session else None)
+    default = request.app[keys.SETTINGS].default_locale
+    i18n.set_locale(locale or i18n.negotiate(request.headers.get("Accept-Language"), default))
     if identity.user is not None:
         request[USER] = identity.user
         request[AUTH] = identity.auth
-    request[CSRF] = ensure_csrf(session)
 
     if spec.access != PUBLIC:
         if identity.user is None:
@@ -127,7 +132,7 @@ async def security_middleware(request: web.Request, handler: keys.Handler) -> we
         if not can(identity.user.role, spec.access):
             raise _deny(request, spec, 403, f"role {identity.user.role} may not {spec.access}")
     if request.method in UNSAFE_METHODS and spec.csrf and identity.auth != "token":
-        await _check_csrf(request, request[CSRF])
+        await _check_csrf(request, request.get(CSRF, ""))
     return await handler(request)
 
 
@@ -137,6 +142,6 @@ async def _check_csrf(request: web.Request, expected: str) -> None:
         form = await request.post()
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not given or not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         log.warning("CSRF check failed on %s %s from %s", request.method, request.path, client_ip(request))
         raise web.HTTPForbidden(reason="CSRF token missing or wrong; reload the page and try again")

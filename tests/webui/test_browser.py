@@ -93,14 +93,19 @@ async def test_each_demo_role_logs_in_and_sees_its_navigation(
         if role is not Role.ADMIN:
             response = await page.goto(f"{live_hub}/admin/users")
             assert response is not None and response.status == 403
-            assert await page.locator(".empty-title").inner_text() == "You do not have permission to open this page."
+            assert (
+                await page.locator(".empty-title").inner_text()
+                == "You do not have permission to open this page."
+            )
         await page.goto(f"{live_hub}/")
         await page.click("#logout")
         await page.wait_for_url(f"{live_hub}/login")
         await context.close()
 
 
-async def test_a_wrong_password_shows_a_message_in_the_page(browser: Browser, live_hub: str, settings: Settings) -> None:
+async def test_a_wrong_password_shows_a_message_in_the_page(
+    browser: Browser, live_hub: str, settings: Settings
+) -> None:
     await seed_demo(settings)
     context = await browser.new_context(locale="en-US")
     page = await context.new_page()
