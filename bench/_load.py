@@ -64,8 +64,8 @@ async def run_load(
     )
 
 
-async def wait_for(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(url: str, within_seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + within_seconds
     async with aiohttp.ClientSession() as session:
         while True:
             try:

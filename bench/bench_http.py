@@ -14,17 +14,16 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from bench._load import run_load, wait_for  # noqa: E402
-from switchboard import accounts, migrate  # noqa: E402
-from switchboard.audit import SYSTEM  # noqa: E402
-from switchboard.db import create_engine, create_sessionmaker, transaction  # noqa: E402
+from bench._load import run_load, wait_for
+from switchboard import accounts, migrate
+from switchboard.audit import SYSTEM
+from switchboard.db import create_engine, create_sessionmaker, transaction
 
 HERE = Path(__file__).parent
 
@@ -62,8 +61,10 @@ async def main() -> None:
             "SWITCHBOARD_LOG_LEVEL": "WARNING",
         }
         procs = [
-            subprocess.Popen([sys.executable, str(HERE / "bare_server.py"), str(bare_port)]),
-            subprocess.Popen([sys.executable, "-m", "switchboard.cli", "serve"], env=env),
+            await asyncio.create_subprocess_exec(
+                sys.executable, str(HERE / "bare_server.py"), str(bare_port)
+            ),
+            await asyncio.create_subprocess_exec(sys.executable, "-m", "switchboard.cli", "serve", env=env),
         ]
         try:
             await wait_for(f"http://127.0.0.1:{bare_port}/me")
@@ -86,7 +87,7 @@ async def main() -> None:
         finally:
             for proc in procs:
                 proc.terminate()
-                proc.wait(timeout=10)
+                await proc.wait()
 
 
 if __name__ == "__main__":
