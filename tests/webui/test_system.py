@@ -6,8 +6,8 @@ import re
 from collections.abc import Awaitable, Callable
 
 import pytest
-from pydantic import SecretStr
 from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 
 from switchboard.app import build_app
 from switchboard.permissions import Role
