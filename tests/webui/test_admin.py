@@ -201,3 +201,21 @@ async def test_romanian_is_the_default_when_the_browser_names_no_language_we_spe
     client = await aiohttp_client(build_app(settings.model_copy(update={"default_locale": "ro"})))
     html = await (await client.get("/login", headers={"Accept-Language": "de-DE"})).text()
     assert '<html lang="ro">' in html and "Autentificare" in html
+
+
+async def test_the_jobs_api_lists_dead_jobs_and_retries_one(
+    client: TestClient, make_user: MakeUser, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    csrf = await _as_admin(client, make_user)
+    async with sessions() as db, db.begin():
+        job = await jobs.enqueue(db, "send.viber", {"message_id": 9}, max_attempts=1)
+        job.dead, job.attempts, job.last_error = True, 1, "ViberError: 400 receiver not subscribed"
+    body = await (await client.get("/api/v1/jobs", params={"state": "dead"})).json()
+    assert body["counts"]["dead"] == 1 and body["jobs"][0]["last_error"].startswith("ViberError")
+    bad = await client.get("/api/v1/jobs", params={"state": "everything"})
+    assert bad.status == 400 and "state must be" in (await bad.json())["error"]["reason"]
+    # A browser session calling the API must send its CSRF token in the header.
+    refused = await client.post(f"/api/v1/jobs/{job.id}/retry")
+    assert refused.status == 403
+    done = await client.post(f"/api/v1/jobs/{job.id}/retry", headers={"X-CSRF-Token": csrf})
+    assert done.status == 200 and (await done.json()) == {"id": job.id, "queued": True}

@@ -124,7 +124,8 @@ async def jobs_page(request: web.Request) -> web.StreamResponse:
     return await render("admin/jobs.html", request, context)
 
 
-async def _job_action(request: web.Request, *, retry: bool) -> web.StreamResponse:
+async def settle_dead_job(request: web.Request, *, retry: bool) -> int:
+    """Retry or discard the dead job named in the path, audited; 404 if there is no such dead job."""
     job_id = forms.path_int(request, "id")
     actor = current_user(request).actor(client_ip(request))
     async with request.app[keys.SESSIONS]() as db, db.begin():
@@ -143,6 +144,11 @@ async def _job_action(request: web.Request, *, retry: bool) -> web.StreamRespons
         raise web.HTTPNotFound(reason="no such dead job")
     if retry:
         request.app[keys.WORKER].wake()
+    return job_id
+
+
+async def _job_action(request: web.Request, *, retry: bool) -> web.StreamResponse:
+    await settle_dead_job(request, retry=retry)
     await forms.flash(request, i18n.gettext("Job queued again.") if retry else i18n.gettext("Job discarded."))
     raise web.HTTPFound("/admin/jobs")
 

@@ -10,8 +10,8 @@ from switchboard import audit, jobs
 from switchboard.jobs_model import Job
 from switchboard.permissions import allowed_actions
 from webui import forms, keys
-from webui.security import client_ip, current_user
-from webui.views.admin import PAGE, audit_filter_from
+from webui.security import current_user
+from webui.views.admin import PAGE, audit_filter_from, settle_dead_job
 
 
 async def me(request: web.Request) -> web.StreamResponse:
@@ -52,21 +52,7 @@ async def jobs_list(request: web.Request) -> web.StreamResponse:
 
 
 async def job_retry(request: web.Request) -> web.StreamResponse:
-    job_id = forms.path_int(request, "id")
-    actor = current_user(request).actor(client_ip(request))
-    async with request.app[keys.SESSIONS]() as db, db.begin():
-        if not await jobs.retry_dead(db, job_id):
-            raise web.HTTPNotFound(reason="no such dead job")
-        await audit.record(
-            db,
-            actor,
-            category=audit.Category.ADMIN,
-            module="jobs",
-            action=audit.AuditAction.RETRY,
-            record_type="job",
-            record_id=job_id,
-        )
-    request.app[keys.WORKER].wake()
+    job_id = await settle_dead_job(request, retry=True)
     return web.json_response({"id": job_id, "queued": True})
 
 
