@@ -16,6 +16,8 @@ from aiohttp import web
 from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+from inbox.delivery import Delivery
+from inbox.service import Inbox
 from switchboard import accounts, migrate
 from switchboard.accounts import LoginPolicy
 from switchboard.bus import create_bus
@@ -77,6 +79,17 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
     await bus.close()
 
 
+async def _inbox(app: web.Application) -> AsyncIterator[None]:
+    inbox = Inbox(app[keys.SESSIONS], app[keys.BUS], region=app[keys.SETTINGS].default_region)
+    delivery = Delivery(inbox)
+    delivery.register(app[keys.JOBS])
+    app[keys.INBOX], app[keys.DELIVERY] = inbox, delivery
+    republished = await inbox.publish_pending()
+    if republished:
+        log.info("published %s inbox events left over from a previous run", republished)
+    yield
+
+
 async def _worker(app: web.Application) -> AsyncIterator[None]:
     worker = Worker.from_settings(app[keys.SETTINGS], app[keys.SESSIONS], app[keys.JOBS])
     app[keys.WORKER] = worker
@@ -118,5 +131,5 @@ def build_app(settings: Settings) -> web.Application:
     app[keys.JOBS] = JobRegistry()
     setup_templates(app)
     setup_routes(app)
-    app.cleanup_ctx.extend([_database, _bus, _worker, _housekeeping])
+    app.cleanup_ctx.extend([_database, _bus, _inbox, _worker, _housekeeping])
     return app

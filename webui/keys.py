@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from inbox.delivery import Delivery
+from inbox.service import Inbox
 from switchboard.accounts import LoginPolicy
 from switchboard.bus import EventBus
 from switchboard.jobs import JobRegistry, Worker
@@ -23,6 +25,8 @@ BUS = web.AppKey("bus", EventBus)
 JOBS = web.AppKey("jobs", JobRegistry)
 WORKER = web.AppKey("worker", Worker)
 LOGIN_POLICY = web.AppKey("login_policy", LoginPolicy)
+INBOX = web.AppKey("inbox", Inbox)
+DELIVERY = web.AppKey("delivery", Delivery)
 ROUTE_SPECS = web.AppKey("route_specs", dict[str, "RouteSpec"])
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

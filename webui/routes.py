@@ -9,12 +9,14 @@ from aiohttp import web
 
 from switchboard.permissions import Action
 from webui import keys, metrics
+from webui.routes_inbox import INBOX_ROUTES
 from webui.routes_spec import PUBLIC, RouteSpec
+from webui.routes_widget import WIDGET_ROUTES
 from webui.views import admin, api, auth, home, profile, system
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-ROUTES: tuple[RouteSpec, ...] = (
+CORE_ROUTES: tuple[RouteSpec, ...] = (
     # public
     RouteSpec("GET", "/login", auth.login_page, "login_page", PUBLIC),
     RouteSpec("POST", "/login", auth.login, "login", PUBLIC),
@@ -93,6 +95,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     ),
     RouteSpec("GET", "/api/v1/audit", api.audit_list, "api_audit", Action.AUDIT_VIEW),
 )
+
+ROUTES: tuple[RouteSpec, ...] = CORE_ROUTES + INBOX_ROUTES + WIDGET_ROUTES
 
 STATIC_ROUTE = "static"
 

@@ -1,0 +1,539 @@
+"""The inbox's front door: `ingest()` for everything that comes in, `send()` for everything that goes out,
+and the queries and actions of the agent workspace.
+
+Every use case is one transaction. Bus events go out after the commit; a message whose event did not go
+out (the process died in between) keeps `published_at` NULL and is published by `publish_pending()` at the
+next start, so a crash between storing and publishing loses nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.model import Channel, DeliveryStatus, DeliveryUpdate, InboundMessage, MessageKind
+from crm_core import contacts
+from crm_core.models import Contact
+from inbox.models import OPEN_STATUSES, Conversation, Message
+from switchboard import jobs
+from switchboard.bus import EventBus
+from switchboard.db import utcnow
+from switchboard.errors import N_, Invalid, NotFound
+from switchboard.permissions import Role
+
+log = logging.getLogger(__name__)
+
+SEND_JOB = "inbox.deliver"
+MAX_BODY = 10_000
+_STATUS_ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: decides which conversations they may see (pages, API and live feed alike)."""
+
+    user_id: int
+    role: Role
+    branch_id: int | None
+
+    def can_see(self, conversation: dict[str, Any]) -> bool:
+        """The same rule as `visible_to()`, for a conversation in a bus event (the live feed)."""
+        if self.role is Role.ADMIN:
+            return True
+        branch = conversation.get("branch_id")
+        in_branch = branch is None or branch == self.branch_id
+        if self.role is Role.SUPERVISOR:
+            return in_branch
+        if self.role is Role.AGENT:
+            assignee = conversation.get("assignee_id")
+            return assignee == self.user_id or (assignee is None and in_branch)
+        return False
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    conversation_id: int
+    direction: str
+    kind: str
+    body: str
+    channel: str | None
+    status: str
+    error: str | None
+    author_user_id: int | None
+    created_at: dt.datetime
+    attachments: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    conversation_id: int
+    message_id: int
+    duplicate: bool
+    new_contact: bool
+    new_conversation: bool
+
+
+def message_view(m: Message) -> MessageView:
+    return MessageView(
+        id=m.id,
+        conversation_id=m.conversation_id,
+        direction=m.direction,
+        kind=m.kind,
+        body=m.body,
+        channel=m.channel,
+        status=m.status,
+        error=m.error,
+        author_user_id=m.author_user_id,
+        created_at=m.created_at,
+        attachments=list(m.attachments or []),
+    )
+
+
+def event_payload(message: Message, conversation: Conversation) -> dict[str, Any]:
+    """The bus event for a stored message: enough for the live feed to filter by visibility and render."""
+    return {
+        "message": message_view(message).as_json(),
+        "conversation": {
+            "id": conversation.id,
+            "contact_id": conversation.contact_id,
+            "status": conversation.status,
+            "assignee_id": conversation.assignee_id,
+            "branch_id": conversation.branch_id,
+            "unread": conversation.unread,
+            "last_inbound_channel": conversation.last_inbound_channel,
+        },
+    }
+
+
+class Inbox:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus, *, region: str = "MD"
+    ) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.region = region
+
+    # --- in ------------------------------------------------------------------------------------------
+
+    async def ingest(self, event: InboundMessage) -> IngestResult:
+        """Store an inbound message (idempotent on channel account + external id), then publish it."""
+        _check_inbound(event)
+        async with self.sessions() as session, session.begin():
+            duplicate = await _find_inbound(session, event)
+            if duplicate is not None:
+                return duplicate
+            resolved = await contacts.resolve_contact(
+                session,
+                channel=event.channel.value,
+                account_id=event.account_id,
+                external_id=event.sender_id,
+                name=event.sender_name,
+                phone=event.sender_phone,
+                source=event.source,
+                region=self.region,
+                language=event.language,
+            )
+            conversation, opened = await self._open_conversation(session, resolved.contact)
+            now = utcnow()
+            message = Message(
+                conversation_id=conversation.id,
+                direction="in",
+                kind=event.kind.value,
+                body=event.body,
+                attachments=[dataclasses.asdict(a) for a in event.attachments],
+                author_contact_id=resolved.contact.id,
+                channel=event.channel.value,
+                account_id=event.account_id,
+                external_id=event.external_id,
+                status="delivered",
+                created_at=now,
+                sent_at=event.sent_at or now,
+            )
+            try:
+                async with session.begin_nested():
+                    session.add(message)
+            except IntegrityError:  # the same webhook, racing itself in another process
+                duplicate = await _find_inbound(session, event)
+                assert duplicate is not None
+                return duplicate
+            conversation.last_inbound_channel = event.channel.value
+            conversation.last_inbound_account = event.account_id
+            conversation.last_activity_at = now
+            conversation.unread += 1
+            if conversation.waiting_since is None:
+                conversation.waiting_since = now
+            if conversation.status in ("snoozed", "pending"):
+                conversation.status, conversation.snoozed_until = "open", None
+            await session.flush()
+            payload = event_payload(message, conversation)
+            result = IngestResult(conversation.id, message.id, False, resolved.created, opened)
+        await self._publish("inbox.message", payload, [result.message_id])
+        return result
+
+    async def _open_conversation(self, session: AsyncSession, contact: Contact) -> tuple[Conversation, bool]:
+        """The contact's one open conversation, or a new one (a resolved thread stays closed: its
+        history is kept, and the new message starts the next one)."""
+        conversation = await session.scalar(
+            select(Conversation).where(
+                Conversation.contact_id == contact.id, Conversation.status.in_(OPEN_STATUSES)
+            )
+        )
+        if conversation is not None:
+            return conversation, False
+        previous = await session.scalar(
+            select(Conversation)
+            .where(Conversation.contact_id == contact.id)
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        if previous is not None:  # reopen the last resolved one: one thread per customer
+            previous.status = "open"
+            previous.snoozed_until = None
+            return previous, False
+        conversation = Conversation(
+            contact_id=contact.id,
+            branch_id=contact.branch_id,
+            assignee_id=contact.owner_id,
+        )
+        session.add(conversation)
+        await session.flush()
+        return conversation, True
+
+    async def update_delivery(self, update_: DeliveryUpdate) -> bool:
+        """Apply a provider's status callback; statuses only move forward (a late 'sent' after 'read'
+        changes nothing), except 'failed', which always records the provider's reason."""
+        async with self.sessions() as session, session.begin():
+            message = await session.scalar(
+                select(Message).where(
+                    Message.channel == update_.channel.value,
+                    Message.account_id == update_.account_id,
+                    Message.external_id == update_.external_id,
+                    Message.direction == "out",
+                )
+            )
+            if message is None:
+                return False
+            at = update_.at or utcnow()
+            if update_.status is DeliveryStatus.FAILED:
+                message.status, message.error = "failed", (update_.reason or "failed")[:2000]
+            elif _STATUS_ORDER.get(update_.status.value, 0) > _STATUS_ORDER.get(message.status, -1):
+                message.status = update_.status.value
+                if update_.status is DeliveryStatus.DELIVERED:
+                    message.delivered_at = at
+                elif update_.status is DeliveryStatus.READ:
+                    message.read_at = at
+            else:
+                return False
+            conversation = await session.get(Conversation, message.conversation_id)
+            assert conversation is not None
+            payload = event_payload(message, conversation)
+        await self.bus.publish("inbox.status", payload)
+        return True
+
+    # --- out -----------------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        viewer: Viewer,
+        conversation_id: int,
+        body: str,
+        *,
+        note: bool = False,
+        channel: str | None = None,
+        account_id: str | None = None,
+    ) -> MessageView:
+        """Store an agent's reply and the job that delivers it, in one transaction. A private note is
+        stored only. The channel is the one the customer last wrote on unless the agent picks another
+        identity of the same contact."""
+        body = body.strip()
+        if not body:
+            raise Invalid(N_("Write a message first."), field="body")
+        if len(body) > MAX_BODY:
+            raise Invalid(N_("The message is too long."), field="body")
+        async with self.sessions() as session, session.begin():
+            conversation = await self._visible(session, viewer, conversation_id)
+            now = utcnow()
+            message = Message(
+                conversation_id=conversation.id,
+                direction="out",
+                kind=MessageKind.NOTE.value if note else MessageKind.TEXT.value,
+                body=body,
+                author_user_id=viewer.user_id,
+                created_at=now,
+                status="sent" if note else "queued",
+            )
+            if not note:
+                target_channel, target_account, recipient = await self._route_reply(
+                    session, conversation, channel, account_id
+                )
+                message.channel, message.account_id = target_channel, target_account
+                session.add(message)
+                await session.flush()
+                await jobs.enqueue(
+                    session,
+                    SEND_JOB,
+                    {"message_id": message.id, "recipient_id": recipient},
+                )
+                conversation.waiting_since = None
+                conversation.unread = 0
+                if conversation.first_response_at is None:
+                    conversation.first_response_at = now
+                if conversation.assignee_id is None:
+                    conversation.assignee_id = viewer.user_id
+            else:
+                session.add(message)
+                await session.flush()
+            conversation.last_activity_at = now
+            payload = event_payload(message, conversation)
+            view = message_view(message)
+        await self._publish("inbox.message", payload, [view.id])
+        return view
+
+    async def _route_reply(
+        self, session: AsyncSession, conversation: Conversation, channel: str | None, account_id: str | None
+    ) -> tuple[str, str, str]:
+        identities = await contacts.identities_of(session, conversation.contact_id)
+        wanted_channel = channel or conversation.last_inbound_channel
+        wanted_account = account_id or (conversation.last_inbound_account if not channel else None)
+        for identity in reversed(identities):
+            if identity.channel == wanted_channel and (
+                wanted_account is None or identity.account_id == wanted_account
+            ):
+                return identity.channel, identity.account_id, identity.external_id
+        raise Invalid(N_("This customer cannot be reached on that channel."), field="channel")
+
+    # --- the workspace -------------------------------------------------------------------------------
+
+    async def _visible(self, session: AsyncSession, viewer: Viewer, conversation_id: int) -> Conversation:
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.id == conversation_id, visible_to(viewer))
+        )
+        if conversation is None:
+            raise NotFound(N_("No such conversation."))
+        return conversation
+
+    async def conversations(
+        self,
+        viewer: Viewer,
+        *,
+        scope: str = "all",
+        status: str | None = "open",
+        channel: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """The list pane: waiting longest first, then most recent activity."""
+        query = (
+            select(Conversation, Contact)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(visible_to(viewer))
+        )
+        if scope == "mine":
+            query = query.where(Conversation.assignee_id == viewer.user_id)
+        elif scope == "unassigned":
+            query = query.where(Conversation.assignee_id.is_(None))
+        if status == "open":
+            query = query.where(Conversation.status.in_(OPEN_STATUSES))
+        elif status:
+            query = query.where(Conversation.status == status)
+        if channel:
+            query = query.where(Conversation.last_inbound_channel == channel)
+        query = query.order_by(
+            Conversation.waiting_since.is_(None),
+            Conversation.waiting_since,
+            Conversation.last_activity_at.desc(),
+        ).limit(limit)
+        async with self.sessions() as session:
+            rows = (await session.execute(query)).all()
+            last = await self._last_messages(session, [c.id for c, _ in rows])
+        return [
+            {
+                "id": c.id,
+                "contact": {"id": k.id, "name": k.display_name, "phone": k.phone},
+                "status": c.status,
+                "assignee_id": c.assignee_id,
+                "branch_id": c.branch_id,
+                "unread": c.unread,
+                "channel": c.last_inbound_channel,
+                "waiting_since": c.waiting_since.isoformat() if c.waiting_since else None,
+                "last_activity_at": c.last_activity_at.isoformat(),
+                "last_message": last.get(c.id),
+            }
+            for c, k in rows
+        ]
+
+    async def _last_messages(self, session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        latest = (
+            select(Message.conversation_id, Message.body)
+            .where(Message.conversation_id.in_(ids))
+            .order_by(Message.conversation_id, Message.id.desc())
+        )
+        out: dict[int, str] = {}
+        for conversation_id, body in (await session.execute(latest)).all():
+            out.setdefault(conversation_id, body[:140])
+        return out
+
+    async def thread(self, viewer: Viewer, conversation_id: int, *, mark_read: bool = True) -> dict[str, Any]:
+        async with self.sessions() as session, session.begin():
+            conversation = await self._visible(session, viewer, conversation_id)
+            messages = await session.scalars(
+                select(Message)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Conversation.contact_id == conversation.contact_id)
+                .order_by(Message.id)
+            )
+            card = await contacts.contact_card(session, conversation.contact_id)
+            if mark_read and conversation.unread:
+                conversation.unread = 0
+            return {
+                "conversation": {
+                    "id": conversation.id,
+                    "status": conversation.status,
+                    "assignee_id": conversation.assignee_id,
+                    "branch_id": conversation.branch_id,
+                    "channel": conversation.last_inbound_channel,
+                },
+                "contact": dataclasses.asdict(card) if card else None,
+                "messages": [message_view(m).as_json() for m in messages],
+            }
+
+    async def messages_since(self, viewer: Viewer, after_id: int, limit: int = 500) -> list[dict[str, Any]]:
+        """Catch-up for a live feed that reconnects: every visible message stored after `after_id`."""
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Message, Conversation)
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .where(Message.id > after_id, visible_to(viewer))
+                    .order_by(Message.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [event_payload(m, c) for m, c in rows]
+
+    async def set_status(
+        self, viewer: Viewer, conversation_id: int, status: str, *, snooze_until: dt.datetime | None = None
+    ) -> None:
+        if status not in ("open", "pending", "snoozed", "resolved"):
+            raise Invalid(N_("Unknown status."), field="status")
+        if status == "snoozed" and (snooze_until is None or snooze_until <= utcnow()):
+            raise Invalid(N_("Snooze until a time in the future."), field="snooze_until")
+        async with self.sessions() as session, session.begin():
+            conversation = await self._visible(session, viewer, conversation_id)
+            if status != "resolved" and conversation.status == "resolved":
+                clash = await session.scalar(
+                    select(Conversation.id).where(
+                        Conversation.contact_id == conversation.contact_id,
+                        Conversation.status.in_(OPEN_STATUSES),
+                    )
+                )
+                if clash is not None:
+                    raise Invalid(N_("This customer already has an open conversation."), field="status")
+            conversation.status = status
+            conversation.snoozed_until = snooze_until if status == "snoozed" else None
+            conversation.last_activity_at = utcnow()
+            data = {
+                "id": conversation.id,
+                "status": status,
+                "assignee_id": conversation.assignee_id,
+                "branch_id": conversation.branch_id,
+            }
+        await self.bus.publish("inbox.conversation", {"conversation": data})
+
+    async def assign(self, viewer: Viewer, conversation_id: int, assignee_id: int | None) -> None:
+        async with self.sessions() as session, session.begin():
+            conversation = await self._visible(session, viewer, conversation_id)
+            conversation.assignee_id = assignee_id
+            data = {
+                "id": conversation.id,
+                "status": conversation.status,
+                "assignee_id": assignee_id,
+                "branch_id": conversation.branch_id,
+            }
+        await self.bus.publish("inbox.conversation", {"conversation": data})
+
+    # --- publishing ----------------------------------------------------------------------------------
+
+    async def _publish(self, topic: str, payload: dict[str, Any], message_ids: list[int]) -> None:
+        try:
+            await self.bus.publish(topic, payload)
+        except Exception:
+            log.exception("could not publish %s; it goes out with publish_pending()", topic)
+            return
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(Message).where(Message.id.in_(message_ids)).values(published_at=utcnow())
+            )
+
+    async def publish_pending(self, limit: int = 1000) -> int:
+        """Publish messages whose bus event never went out (a crash after the commit)."""
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Message, Conversation)
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .where(Message.published_at.is_(None))
+                    .order_by(Message.id)
+                    .limit(limit)
+                )
+            ).all()
+        for message, conversation in rows:
+            await self._publish("inbox.message", event_payload(message, conversation), [message.id])
+        return len(rows)
+
+
+def visible_to(viewer: Viewer) -> ColumnElement[bool]:
+    """Admins see everything; supervisors their branch; agents their own and their branch's unassigned
+    conversations. A conversation with no branch belongs to every branch's queue."""
+    if viewer.role is Role.ADMIN:
+        return true()
+    in_branch = or_(Conversation.branch_id.is_(None), Conversation.branch_id == viewer.branch_id)
+    if viewer.role is Role.SUPERVISOR:
+        return in_branch
+    if viewer.role is Role.AGENT:
+        return or_(
+            Conversation.assignee_id == viewer.user_id,
+            and_(Conversation.assignee_id.is_(None), in_branch),
+        )
+    return false()
+
+
+async def _find_inbound(session: AsyncSession, event: InboundMessage) -> IngestResult | None:
+    found = (
+        await session.execute(
+            select(Message.id, Message.conversation_id).where(
+                Message.channel == event.channel.value,
+                Message.account_id == event.account_id,
+                Message.external_id == event.external_id,
+            )
+        )
+    ).first()
+    if found is None:
+        return None
+    return IngestResult(found.conversation_id, found.id, True, False, False)
+
+
+def _check_inbound(event: InboundMessage) -> None:
+    if not event.account_id or not event.external_id or not event.sender_id:
+        raise Invalid(N_("An inbound message needs an account, a message id and a sender."))
+    if max(len(event.account_id), len(event.sender_id)) > 100 or len(event.external_id) > 200:
+        raise Invalid(N_("An identifier is too long."))
+    if len(event.body) > MAX_BODY:
+        raise Invalid(N_("The message is too long."), field="body")
+    if not isinstance(event.channel, Channel):
+        raise Invalid(N_("Unknown channel."))
