@@ -383,6 +383,28 @@ async def resolve_web_session(session: AsyncSession, policy: LoginPolicy, sessio
     return SessionLookup(user=user, expired=False)
 
 
+ONLINE_WINDOW = dt.timedelta(minutes=5)
+_STAFF_ROLES = (Role.AGENT.value, Role.SUPERVISOR.value, Role.ADMIN.value)
+
+
+async def agents_online(session: AsyncSession, *, window: dt.timedelta = ONLINE_WINDOW) -> int:
+    """How many people who can answer chats (agents, supervisors, admins) have a live web session that
+    made a request in the last `window`. A stand-in for the router's presence: honest about "someone is
+    at a screen", blind to whether they are busy or have the inbox open."""
+    now = utcnow()
+    count = await session.scalar(
+        select(func.count(func.distinct(WebSession.user_id)))
+        .join(User, User.id == WebSession.user_id)
+        .where(
+            User.active.is_(True),
+            User.role.in_(_STAFF_ROLES),
+            WebSession.expires_at > now,
+            WebSession.last_seen_at >= now - window,
+        )
+    )
+    return int(count or 0)
+
+
 async def end_web_session(session: AsyncSession, session_id: str, actor: audit.Actor) -> None:
     await session.execute(delete(WebSession).where(WebSession.id == session_id))
     await audit.record(

@@ -31,6 +31,7 @@ from webui.metrics import metrics_middleware
 from webui.routes import setup_routes
 from webui.security import security_middleware
 from webui.templating import setup_templates
+from webui.views.widget import setup_webchat
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "sb_session"
@@ -84,9 +85,6 @@ async def _inbox(app: web.Application) -> AsyncIterator[None]:
     delivery = Delivery(inbox)
     delivery.register(app[keys.JOBS])
     app[keys.INBOX], app[keys.DELIVERY] = inbox, delivery
-    republished = await inbox.publish_pending()
-    if republished:
-        log.info("published %s inbox events left over from a previous run", republished)
     yield
 
 
@@ -101,8 +99,13 @@ async def _worker(app: web.Application) -> AsyncIterator[None]:
 
 async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
     async def loop() -> None:
+        # The first round runs at start: it publishes inbox events that a crashed process stored but
+        # never published. A database that is down must not stop the hub from starting.
         while True:
             try:
+                republished = await app[keys.INBOX].publish_pending()
+                if republished:
+                    log.info("published %s inbox events left over from an earlier run", republished)
                 async with transaction(app[keys.SESSIONS]) as db:
                     await accounts.purge_expired(db, app[keys.LOGIN_POLICY])
             except Exception:
@@ -132,4 +135,5 @@ def build_app(settings: Settings) -> web.Application:
     setup_templates(app)
     setup_routes(app)
     app.cleanup_ctx.extend([_database, _bus, _inbox, _worker, _housekeeping])
+    setup_webchat(app, before=_worker)
     return app

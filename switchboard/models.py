@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from channels import webchat_model
 from crm_core import models as crm_models
 from inbox import models as inbox_models
 from switchboard import accounts_model, audit_model, jobs_model
@@ -9,4 +10,12 @@ from switchboard.db import Base
 
 metadata = Base.metadata
 
-__all__ = ["accounts_model", "audit_model", "crm_models", "inbox_models", "jobs_model", "metadata"]
+__all__ = [
+    "accounts_model",
+    "audit_model",
+    "crm_models",
+    "inbox_models",
+    "jobs_model",
+    "metadata",
+    "webchat_model",
+]

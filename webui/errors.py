@@ -30,7 +30,7 @@ _FRIENDLY = {
 
 
 def wants_json(request: web.Request) -> bool:
-    return request.path.startswith(("/api/", "/webhooks/")) or request.path in ("/healthz",)
+    return request.path.startswith(("/api/", "/webhooks/", "/widget/")) or request.path in ("/healthz",)
 
 
 async def error_response(

@@ -1,0 +1,197 @@
+"""Inbound webchat messages through the real HTTP path into a running hub on PostgreSQL, out of the agent's
+WebSocket feed — against a bare aiohttp handler measured in the same run.
+
+Prints (a) accepted messages per second (closed loop), (b) p50/p99 from the POST leaving this process to
+the frame arriving on the agent's WebSocket while offering 300 messages/s (open loop), (c) the bare
+aiohttp "hello" throughput, and the ratio a/c. Set BENCH_DATABASE_URL to choose the database; the default
+creates a fresh database on the local PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+
+import aiohttp
+import asyncpg
+
+from bench._load import run_load, wait_for
+from channels.webchat import create_widget
+from switchboard import accounts, migrate
+from switchboard.audit import SYSTEM
+from switchboard.db import create_engine, create_sessionmaker, transaction
+
+HERE = Path(__file__).parent
+ORIGIN = "http://shop.bench.example"
+RATE = int(os.environ.get("BENCH_RATE", "300"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+PASSWORD = "bench-password-123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def fresh_database() -> tuple[str, str | None]:
+    """The database URL and, when this run created it, its name (dropped at the end)."""
+    if url := os.environ.get("BENCH_DATABASE_URL"):
+        return url, None
+    name = f"sb_bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def seed(db_url: str) -> str:
+    await migrate.upgrade(db_url)
+    engine = create_engine(db_url)
+    try:
+        async with transaction(create_sessionmaker(engine)) as db:
+            await accounts.create_user(db, SYSTEM, username="bench", password=PASSWORD, role="admin")
+            widget = await create_widget(db, name="bench", allowed_origins=[ORIGIN])
+            return widget.public_key
+    finally:
+        await engine.dispose()
+
+
+async def agent_session(base: str) -> aiohttp.ClientSession:
+    session = aiohttp.ClientSession()
+    html = await (await session.get(f"{base}/login")).text()
+    token = re.search(r'name="_csrf" value="([^"]+)"', html)
+    assert token, "login page without CSRF field"
+    response = await session.post(
+        f"{base}/login", data={"username": "bench", "password": PASSWORD, "_csrf": token.group(1)}
+    )
+    assert response.status == 200, f"login failed: {response.status}"
+    return session
+
+
+def message(body: str) -> dict[str, str]:
+    return {"visitor_id": str(uuid.uuid4()), "message_id": str(uuid.uuid4()), "body": body}
+
+
+async def accepted_per_second(url: str, seconds: float, concurrency: int = 32) -> float:
+    accepted = 0
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(headers={"Origin": ORIGIN}) as session:
+
+        async def worker() -> None:
+            nonlocal accepted
+            while time.perf_counter() < deadline:
+                async with session.post(url, json=message("throughput")) as response:
+                    await response.read()
+                    accepted += response.status < 300
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return accepted / (time.perf_counter() - started)
+
+
+async def latency_at_rate(url: str, live: aiohttp.ClientWebSocketResponse) -> tuple[list[float], int]:
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+
+    async def receive() -> None:
+        async for frame in live:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                continue
+            for token in re.findall(r"lat-[0-9a-f]{32}", frame.data):
+                if token in sent:
+                    latencies.append(time.perf_counter() - sent.pop(token))
+
+    receiver = asyncio.create_task(receive())
+    errors = 0
+    async with aiohttp.ClientSession(headers={"Origin": ORIGIN}) as session:
+
+        async def post(token: str) -> None:
+            nonlocal errors
+            sent[token] = time.perf_counter()
+            async with session.post(url, json=message(token)) as response:
+                await response.read()
+                errors += response.status >= 300
+
+        tasks = []
+        started = time.perf_counter()
+        for i in range(int(RATE * SECONDS)):
+            await asyncio.sleep(max(0.0, started + i / RATE - time.perf_counter()))
+            tasks.append(asyncio.create_task(post(f"lat-{uuid.uuid4().hex}")))
+        await asyncio.gather(*tasks)
+    deadline = time.perf_counter() + 5
+    while sent and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    receiver.cancel()
+    return latencies, errors + len(sent)
+
+
+async def main() -> None:
+    db_url, created = await fresh_database()
+    key = await seed(db_url)
+    hub_port, bare_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = os.environ | {
+            "SWITCHBOARD_DATABASE_URL": db_url,
+            "SWITCHBOARD_DATA_DIR": tmp,
+            "SWITCHBOARD_PORT": str(hub_port),
+            "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        }
+        procs = [
+            await asyncio.create_subprocess_exec(sys.executable, "-m", "switchboard.cli", "serve", env=env),
+            await asyncio.create_subprocess_exec(sys.executable, str(HERE / "bare_server.py"), str(bare_port)),
+        ]
+        base = f"http://127.0.0.1:{hub_port}"
+        try:
+            await wait_for(f"{base}/healthz")
+            await wait_for(f"http://127.0.0.1:{bare_port}/me")
+            agent = await agent_session(base)
+            live = await agent.ws_connect(f"{base}/live")
+            url = f"{base}/widget/{key}/messages"
+            print(f"Webchat ingest into a hub on {db_url.split(':', 1)[0]}, agent feed over WebSocket")
+            a = await accepted_per_second(url, SECONDS)
+            print(f"(a) accepted messages, closed loop 32     {a:8.0f} msg/s")
+            latencies, lost = await latency_at_rate(url, live)
+            latencies.sort()
+            p50 = statistics.median(latencies) * 1000
+            p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000
+            print(f"(b) at {RATE} msg/s: POST → agent frame   p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+                  f"({len(latencies)} seen, {lost} not seen)")
+            c = await run_load(f"http://127.0.0.1:{bare_port}/me", seconds=SECONDS, concurrency=32)
+            print(f"(c) bare aiohttp hello, closed loop 32    {c.rps:8.0f} req/s")
+            print(f"ratio a/c                                 {a / c.rps:8.3f}")
+            await live.close()
+            await agent.close()
+        finally:
+            for proc in procs:
+                proc.terminate()
+                await proc.wait()
+            if created:
+                await drop_database(created)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
