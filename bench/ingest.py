@@ -10,6 +10,7 @@ creates a fresh database on the local PostgreSQL server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import socket
@@ -81,7 +82,7 @@ async def seed(db_url: str) -> str:
 
 
 async def agent_session(base: str) -> aiohttp.ClientSession:
-    session = aiohttp.ClientSession()
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies on 127.0.0.1
     html = await (await session.get(f"{base}/login")).text()
     token = re.search(r'name="_csrf" value="([^"]+)"', html)
     assert token, "login page without CSRF field"
@@ -116,6 +117,7 @@ async def accepted_per_second(url: str, seconds: float, concurrency: int = 32) -
 async def latency_at_rate(url: str, live: aiohttp.ClientWebSocketResponse) -> tuple[list[float], int]:
     sent: dict[str, float] = {}
     latencies: list[float] = []
+    all_seen = asyncio.Event()
 
     async def receive() -> None:
         async for frame in live:
@@ -124,7 +126,10 @@ async def latency_at_rate(url: str, live: aiohttp.ClientWebSocketResponse) -> tu
             for token in re.findall(r"lat-[0-9a-f]{32}", frame.data):
                 if token in sent:
                     latencies.append(time.perf_counter() - sent.pop(token))
+            if not sent and finished_sending:
+                all_seen.set()
 
+    finished_sending = False
     receiver = asyncio.create_task(receive())
     errors = 0
     async with aiohttp.ClientSession(headers={"Origin": ORIGIN}) as session:
@@ -142,9 +147,10 @@ async def latency_at_rate(url: str, live: aiohttp.ClientWebSocketResponse) -> tu
             await asyncio.sleep(max(0.0, started + i / RATE - time.perf_counter()))
             tasks.append(asyncio.create_task(post(f"lat-{uuid.uuid4().hex}")))
         await asyncio.gather(*tasks)
-    deadline = time.perf_counter() + 5
-    while sent and time.perf_counter() < deadline:
-        await asyncio.sleep(0.05)
+    finished_sending = True
+    if sent:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_seen.wait(), timeout=5)
     receiver.cancel()
     return latencies, errors + len(sent)
 
@@ -162,14 +168,16 @@ async def main() -> None:
         }
         procs = [
             await asyncio.create_subprocess_exec(sys.executable, "-m", "switchboard.cli", "serve", env=env),
-            await asyncio.create_subprocess_exec(sys.executable, str(HERE / "bare_server.py"), str(bare_port)),
+            await asyncio.create_subprocess_exec(
+                sys.executable, str(HERE / "bare_server.py"), str(bare_port)
+            ),
         ]
         base = f"http://127.0.0.1:{hub_port}"
         try:
             await wait_for(f"{base}/healthz")
             await wait_for(f"http://127.0.0.1:{bare_port}/me")
             agent = await agent_session(base)
-            live = await agent.ws_connect(f"{base}/live")
+            live = await agent.ws_connect(f"{base}/live", headers={"Origin": base})
             url = f"{base}/widget/{key}/messages"
             print(f"Webchat ingest into a hub on {db_url.split(':', 1)[0]}, agent feed over WebSocket")
             a = await accepted_per_second(url, SECONDS)
@@ -178,8 +186,10 @@ async def main() -> None:
             latencies.sort()
             p50 = statistics.median(latencies) * 1000
             p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000
-            print(f"(b) at {RATE} msg/s: POST → agent frame   p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-                  f"({len(latencies)} seen, {lost} not seen)")
+            print(
+                f"(b) at {RATE} msg/s: POST → agent frame   p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+                f"({len(latencies)} seen, {lost} not seen)"
+            )
             c = await run_load(f"http://127.0.0.1:{bare_port}/me", seconds=SECONDS, concurrency=32)
             print(f"(c) bare aiohttp hello, closed loop 32    {c.rps:8.0f} req/s")
             print(f"ratio a/c                                 {a / c.rps:8.3f}")

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.model import Channel, DeliveryStatus, DeliveryUpdate, InboundMessage, MessageKind
 from crm_core import contacts
-from crm_core.models import Contact
+from crm_core.models import Contact, ContactIdentity
 from inbox.models import OPEN_STATUSES, Conversation, Message
 from switchboard import jobs
 from switchboard.bus import EventBus
@@ -375,6 +375,19 @@ class Inbox:
             for c, k in rows
         ]
 
+    async def unread_counts(self, viewer: Viewer) -> dict[str, int]:
+        """The badges on the list pane's scope tabs: how many open conversations in each scope have
+        unread customer messages, so an agent sees work waiting in a tab they are not looking at."""
+        waiting = and_(Conversation.unread > 0, Conversation.status.in_(OPEN_STATUSES), visible_to(viewer))
+        query = select(
+            func.count().filter(Conversation.assignee_id == viewer.user_id),
+            func.count().filter(Conversation.assignee_id.is_(None)),
+            func.count(),
+        ).where(waiting)
+        async with self.sessions() as session:
+            mine, unassigned, every = (await session.execute(query)).one()
+        return {"mine": int(mine), "unassigned": int(unassigned), "all": int(every)}
+
     async def _last_messages(self, session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
         if not ids:
             return {}
@@ -425,6 +438,45 @@ class Inbox:
                 )
             ).all()
         return [event_payload(m, c) for m, c in rows]
+
+    async def visitor_messages(
+        self,
+        channel: Channel,
+        account_id: str,
+        sender_id: str,
+        after_id: int = 0,
+        *,
+        external_prefix: str | None = None,
+        limit: int = 100,
+    ) -> list[CustomerMessage]:
+        """What a customer may read back (the web chat's history and polling): messages on this channel
+        account in the conversations of the contact behind `sender_id`, never private notes. An adapter
+        that namespaces provider ids per customer passes `external_prefix`, so a visitor linked to an
+        existing contact by an (unverified) phone number sees only their own exchange, not that
+        contact's history; an outgoing message counts once its adapter has sent it (it has an id then)."""
+        query = (
+            select(Message)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .join(ContactIdentity, ContactIdentity.contact_id == Conversation.contact_id)
+            .where(
+                ContactIdentity.channel == channel.value,
+                ContactIdentity.account_id == account_id,
+                ContactIdentity.external_id == sender_id,
+                Message.channel == channel.value,
+                Message.account_id == account_id,
+                Message.kind != MessageKind.NOTE.value,
+                Message.id > after_id,
+            )
+            .order_by(Message.id)
+            .limit(limit)
+        )
+        if external_prefix is not None:
+            query = query.where(Message.external_id.startswith(external_prefix, autoescape=True))
+        async with self.sessions() as session:
+            return [
+                CustomerMessage(m.id, m.direction, m.kind, m.body, m.external_id, m.created_at)
+                for m in await session.scalars(query)
+            ]
 
     async def set_status(
         self, viewer: Viewer, conversation_id: int, status: str, *, snooze_until: dt.datetime | None = None
@@ -495,6 +547,18 @@ class Inbox:
         for message, conversation in rows:
             await self._publish("inbox.message", event_payload(message, conversation), [message.id])
         return len(rows)
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """A message as its customer may see it: no author, no status, no error, never a note."""
+
+    id: int
+    direction: str
+    kind: str
+    body: str
+    external_id: str | None
+    created_at: dt.datetime
 
 
 def visible_to(viewer: Viewer) -> ColumnElement[bool]:

@@ -27,6 +27,7 @@ from switchboard.redact import redact_url
 from switchboard.settings import Settings
 from webui import keys
 from webui.errors import error_middleware
+from webui.live import setup_live
 from webui.metrics import metrics_middleware
 from webui.routes import setup_routes
 from webui.security import security_middleware
@@ -134,6 +135,7 @@ def build_app(settings: Settings) -> web.Application:
     app[keys.JOBS] = JobRegistry()
     setup_templates(app)
     setup_routes(app)
+    setup_live(app)
     app.cleanup_ctx.extend([_database, _bus, _inbox, _worker, _housekeeping])
     setup_webchat(app, before=_worker)
     return app

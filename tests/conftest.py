@@ -206,3 +206,63 @@ async def second_browser(client: TestClient) -> TestClient:
     other: TestClient = TestClient(client.server)
     await other.start_server()
     return other
+
+
+# --- the real browser ----------------------------------------------------------------------------------
+
+import socket  # noqa: E402
+
+from playwright.async_api import Browser, async_playwright  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's headless Chromium, shared by every browser test (pages get their own contexts)."""
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - once per session, before any loop work
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Hub:
+    url: str
+    app: web.Application
+
+
+@pytest.fixture
+async def served_hub(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Hub]:
+    """The hub served on a real port with its jobs worker, as `switchboard demo` serves it; `app` lets a
+    test act as a channel (`app[keys.INBOX].ingest(...)`)."""
+    app = build_app(settings.model_copy(update={"run_worker": True}))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield Hub(f"http://127.0.0.1:{port}", app)
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def live_hub(served_hub: Hub) -> str:
+    """The served hub's address, for tests that only need a browser on it."""
+    return served_hub.url

@@ -37,7 +37,6 @@ CORE_ROUTES: tuple[RouteSpec, ...] = (
         sample={"id": "999999"},
     ),
     # rooms
-    RouteSpec("GET", "/inbox", home.room, "inbox", Action.INBOX_VIEW),
     RouteSpec("GET", "/contacts", home.room, "contacts", Action.CONTACTS_VIEW),
     RouteSpec("GET", "/deals", home.room, "deals", Action.DEALS_VIEW),
     RouteSpec("GET", "/scripts", home.room, "scripts", Action.SCRIPTS_VIEW),

@@ -1,7 +1,54 @@
-"""Routes of the agent workspace (inbox pages, its JSON API and the live feed)."""
+"""Routes of the agent workspace (inbox pages, its JSON API and the live feed). Everything here needs
+INBOX_VIEW; which conversations a caller sees inside is decided by `inbox.service.visible_to`."""
 
 from __future__ import annotations
 
+from switchboard.permissions import Action
+from webui.live import live_feed
 from webui.routes_spec import RouteSpec
+from webui.views import inbox
 
-INBOX_ROUTES: tuple[RouteSpec, ...] = ()
+_ONE = {"id": "999999"}
+
+INBOX_ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("GET", "/inbox", inbox.inbox_page, "inbox", Action.INBOX_VIEW),
+    RouteSpec(
+        "GET", "/inbox/{id}", inbox.conversation_page, "inbox_conversation", Action.INBOX_VIEW, sample=_ONE
+    ),
+    RouteSpec("GET", "/live", live_feed, "live", Action.INBOX_VIEW),
+    RouteSpec(
+        "GET", "/api/v1/conversations", inbox.conversations_api, "api_conversations", Action.INBOX_VIEW
+    ),
+    RouteSpec(
+        "GET",
+        "/api/v1/conversations/{id}",
+        inbox.thread_api,
+        "api_conversation",
+        Action.INBOX_VIEW,
+        sample=_ONE,
+    ),
+    RouteSpec(
+        "POST",
+        "/api/v1/conversations/{id}/messages",
+        inbox.message_create_api,
+        "api_conversation_message",
+        Action.INBOX_VIEW,
+        sample=_ONE,
+    ),
+    RouteSpec(
+        "POST",
+        "/api/v1/conversations/{id}/status",
+        inbox.status_api,
+        "api_conversation_status",
+        Action.INBOX_VIEW,
+        sample=_ONE,
+    ),
+    RouteSpec(
+        "POST",
+        "/api/v1/conversations/{id}/assign",
+        inbox.assign_api,
+        "api_conversation_assign",
+        Action.INBOX_VIEW,
+        sample=_ONE,
+    ),
+)

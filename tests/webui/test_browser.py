@@ -3,62 +3,16 @@ users. Screenshots land in tests/artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from playwright.async_api import Browser, Page
 
-from switchboard.app import build_app
 from switchboard.cli import DEMO_USERS, seed_demo
 from switchboard.permissions import Role
 from switchboard.settings import Settings
+from tests.conftest import ARTIFACTS
 from webui.navigation import navigation_for
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent.parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - once per session, before any loop work
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def live_hub(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[str]:
-    """The hub served on a real port, as `switchboard demo` serves it."""
-    runner = web.AppRunner(build_app(settings.model_copy(update={"run_worker": True})))
-    await runner.setup()
-    port = _free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
 
 
 async def _login(page: Page, base: str, username: str, password: str) -> None:

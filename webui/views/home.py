@@ -25,7 +25,6 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 # What each room will hold, shown on its front page until the room's own pages replace it.
 ROOM_PAGES: dict[str, tuple[str, str]] = {
-    "/inbox": (N_("Inbox"), N_("Conversations from every channel appear here, one thread per customer.")),
     "/contacts": (N_("Contacts"), N_("Customers and companies, their leads and history.")),
     "/deals": (N_("Deals"), N_("The sales funnel: deals by stage.")),
     "/scripts": (N_("Sales scripts"), N_("Step-by-step scripts that guide experts through a dialogue.")),
