@@ -2,7 +2,7 @@
 WebSocket feed — against a bare aiohttp handler measured in the same run.
 
 Prints (a) accepted messages per second (closed loop), (b) p50/p99 from the POST leaving this process to
-the frame arriving on the agent's WebSocket while offering 300 messages/s (open loop), (c) the bare
+the frame arriving on the agent's WebSocket while offering 100 and 300 messages/s (open loop), (c) the bare
 aiohttp "hello" throughput, and the ratio a/c. Set BENCH_DATABASE_URL to choose the database; the default
 creates a fresh database on the local PostgreSQL server.
 """
@@ -34,7 +34,7 @@ from switchboard.db import create_engine, create_sessionmaker, transaction
 
 HERE = Path(__file__).parent
 ORIGIN = "http://shop.bench.example"
-RATE = int(os.environ.get("BENCH_RATE", "300"))
+RATES = [int(r) for r in os.environ.get("BENCH_RATES", "100,300").split(",")]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 PASSWORD = "bench-password-123"
 
@@ -114,7 +114,9 @@ async def accepted_per_second(url: str, seconds: float, concurrency: int = 32) -
         return accepted / (time.perf_counter() - started)
 
 
-async def latency_at_rate(url: str, live: aiohttp.ClientWebSocketResponse) -> tuple[list[float], int]:
+async def latency_at_rate(
+    url: str, live: aiohttp.ClientWebSocketResponse, rate: int
+) -> tuple[list[float], int]:
     sent: dict[str, float] = {}
     latencies: list[float] = []
     all_seen = asyncio.Event()
@@ -143,8 +145,8 @@ async def latency_at_rate(url: str, live: aiohttp.ClientWebSocketResponse) -> tu
 
         tasks = []
         started = time.perf_counter()
-        for i in range(int(RATE * SECONDS)):
-            await asyncio.sleep(max(0.0, started + i / RATE - time.perf_counter()))
+        for i in range(int(rate * SECONDS)):
+            await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
             tasks.append(asyncio.create_task(post(f"lat-{uuid.uuid4().hex}")))
         await asyncio.gather(*tasks)
     finished_sending = True
@@ -182,14 +184,15 @@ async def main() -> None:
             print(f"Webchat ingest into a hub on {db_url.split(':', 1)[0]}, agent feed over WebSocket")
             a = await accepted_per_second(url, SECONDS)
             print(f"(a) accepted messages, closed loop 32     {a:8.0f} msg/s")
-            latencies, lost = await latency_at_rate(url, live)
-            latencies.sort()
-            p50 = statistics.median(latencies) * 1000
-            p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000
-            print(
-                f"(b) at {RATE} msg/s: POST → agent frame   p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-                f"({len(latencies)} seen, {lost} not seen)"
-            )
+            for rate in RATES:
+                latencies, lost = await latency_at_rate(url, live, rate)
+                latencies.sort()
+                p50 = statistics.median(latencies) * 1000
+                p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000
+                print(
+                    f"(b) offered {rate:4d} msg/s: POST → agent frame  p50 {p50:8.2f} ms  p99 {p99:8.2f} ms"
+                    f"  ({len(latencies)} seen, {lost} not seen)"
+                )
             c = await run_load(f"http://127.0.0.1:{bare_port}/me", seconds=SECONDS, concurrency=32)
             print(f"(c) bare aiohttp hello, closed loop 32    {c.rps:8.0f} req/s")
             print(f"ratio a/c                                 {a / c.rps:8.3f}")

@@ -25,10 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.model import Channel, InboundMessage, MessageKind, OutboundMessage, VisitSource
-from channels.webchat_model import ANY_ORIGIN, WebchatWidget
-from switchboard import accounts
+from channels.webchat_model import ANY_ORIGIN, WebchatWidget, new_public_key
+from switchboard import accounts, audit
+from switchboard.accounts_model import Branch
+from switchboard.audit import Actor
 from switchboard.bus import EventBus
 from switchboard.db import utcnow
+from switchboard.errors import N_, Invalid, NotFound
 from switchboard.jobs import PermanentJobError
 
 CHANNEL = Channel.WEBCHAT
@@ -65,6 +68,7 @@ class WidgetConfig:
     position: str
     prechat: bool
     branch_id: int | None
+    active: bool = True
 
     @property
     def account_id(self) -> str:
@@ -96,6 +100,7 @@ def widget_config(row: WebchatWidget) -> WidgetConfig:
         position=row.position,
         prechat=row.prechat,
         branch_id=row.branch_id,
+        active=row.active,
     )
 
 
@@ -113,28 +118,22 @@ async def create_widget(
     session: AsyncSession,
     *,
     name: str,
-    allowed_origins: list[str],
+    allowed_origins: str | list[str],
     colour: str = "#206bc4",
     greeting: str = "",
     language: str = "ro",
     position: str = "right",
     prechat: bool = False,
     branch_id: int | None = None,
+    actor: Actor | None = None,
 ) -> WidgetConfig:
-    """A new widget; origins are stored normalised so that the check is an exact comparison."""
-    if not _COLOUR.match(colour):
-        raise ValueError(f"colour must look like #1a2b3c, not {colour!r}")
-    if language not in LANGUAGES or position not in ("left", "right"):
-        raise ValueError("language must be ro, en or ru and position left or right")
-    origins = []
-    for origin in allowed_origins:
-        normal = ANY_ORIGIN if origin == ANY_ORIGIN else normalise_origin(origin)
-        if normal is None:
-            raise ValueError(f"not an origin: {origin!r} (expected scheme://host[:port])")
-        origins.append(normal)
-    row = WebchatWidget(
+    """A new widget; origins are stored normalised so that the check is an exact comparison. Bad input
+    raises `WidgetInvalid` (a `ValueError` and an `Invalid` naming the field); with an `actor` the
+    creation is audited."""
+    fields = await _checked_fields(
+        session,
         name=name,
-        allowed_origins=origins,
+        allowed_origins=allowed_origins,
         colour=colour,
         greeting=greeting,
         language=language,
@@ -142,9 +141,219 @@ async def create_widget(
         prechat=prechat,
         branch_id=branch_id,
     )
+    row = WebchatWidget(**fields)
     session.add(row)
     await session.flush()
+    if actor is not None:
+        await audit.record(
+            session,
+            actor,
+            category=audit.Category.ADMIN,
+            module=AUDIT_MODULE,
+            action=audit.AuditAction.CREATE,
+            record_type=AUDIT_RECORD,
+            record_id=row.id,
+            changes=audit.diff({}, _audited(row)),
+        )
     return widget_config(row)
+
+
+# --- administering widgets ------------------------------------------------------------------------------
+
+AUDIT_MODULE = "channels"
+AUDIT_RECORD = "webchat_widget"
+MAX_ORIGINS = 50
+DEMO_WIDGET_NAME = "Demo site"
+
+
+class WidgetInvalid(Invalid, ValueError):
+    """A widget setting that cannot be stored; `field` names the form field, the message is a msgid."""
+
+
+def parse_origins(lines: str | list[str]) -> list[str]:
+    """The allow-list as typed (one origin per line, or a list): normalised, blank lines and repeats
+    dropped; `*` (any site) is kept as it is."""
+    raw = lines.splitlines() if isinstance(lines, str) else lines
+    origins: list[str] = []
+    for line in raw:
+        origin = line.strip()
+        if not origin:
+            continue
+        normal = ANY_ORIGIN if origin == ANY_ORIGIN else normalise_origin(origin)
+        if normal is None:
+            raise WidgetInvalid(
+                N_("Not a website address: %(origin)s. Write scheme://host[:port], e.g. https://example.md."),
+                field="allowed_origins",
+                origin=origin[:100],
+            )
+        if normal not in origins:
+            origins.append(normal)
+    if len(origins) > MAX_ORIGINS:
+        raise WidgetInvalid(N_("At most %(n)s allowed origins."), field="allowed_origins", n=MAX_ORIGINS)
+    return origins
+
+
+async def _checked_fields(
+    session: AsyncSession,
+    *,
+    name: str,
+    allowed_origins: str | list[str],
+    colour: str,
+    greeting: str,
+    language: str,
+    position: str,
+    prechat: bool,
+    branch_id: int | None,
+) -> dict[str, Any]:
+    name, greeting = name.strip(), greeting.strip()
+    if not name:
+        raise WidgetInvalid(N_("Give the widget a name."), field="name")
+    if len(name) > 120:
+        raise WidgetInvalid(N_("At most %(n)s characters."), field="name", n=120)
+    if len(greeting) > 300:
+        raise WidgetInvalid(N_("At most %(n)s characters."), field="greeting", n=300)
+    if not _COLOUR.match(colour):
+        raise WidgetInvalid(N_("Choose a colour such as #206bc4."), field="colour")
+    if language not in LANGUAGES:
+        raise WidgetInvalid(N_("Unknown language."), field="language")
+    if position not in ("left", "right"):
+        raise WidgetInvalid(N_("Choose left or right."), field="position")
+    if branch_id is not None and await session.get(Branch, branch_id) is None:
+        raise WidgetInvalid(N_("No such branch."), field="branch_id")
+    return {
+        "name": name,
+        "allowed_origins": parse_origins(allowed_origins),
+        "colour": colour.lower(),
+        "greeting": greeting,
+        "language": language,
+        "position": position,
+        "prechat": prechat,
+        "branch_id": branch_id,
+    }
+
+
+def _audited(row: WebchatWidget) -> dict[str, Any]:
+    """What the audit log shows of a widget; the key is public, but only its end is needed to tell two
+    apart."""
+    return {
+        "name": row.name,
+        "allowed_origins": " ".join(row.allowed_origins or ()),
+        "colour": row.colour,
+        "greeting": row.greeting,
+        "language": row.language,
+        "position": row.position,
+        "prechat": row.prechat,
+        "branch_id": row.branch_id,
+        "active": row.active,
+    }
+
+
+async def _row(session: AsyncSession, widget_id: int) -> WebchatWidget:
+    row = await session.get(WebchatWidget, widget_id)
+    if row is None:
+        raise NotFound(N_("No such widget."))
+    return row
+
+
+async def list_widgets(session: AsyncSession) -> list[WidgetConfig]:
+    """Every widget, active or not, by name."""
+    rows = await session.scalars(select(WebchatWidget).order_by(WebchatWidget.name, WebchatWidget.id))
+    return [widget_config(row) for row in rows]
+
+
+async def get_widget(session: AsyncSession, widget_id: int) -> WidgetConfig:
+    """A widget by id, active or not; `NotFound` otherwise."""
+    return widget_config(await _row(session, widget_id))
+
+
+async def find_widget_named(
+    session: AsyncSession, name: str, *, active_only: bool = True
+) -> WidgetConfig | None:
+    """The oldest (active) widget with this exact name: the demo looks its widget up so."""
+    query = select(WebchatWidget).where(WebchatWidget.name == name)
+    if active_only:
+        query = query.where(WebchatWidget.active.is_(True))
+    row = await session.scalar(query.order_by(WebchatWidget.id).limit(1))
+    return widget_config(row) if row is not None else None
+
+
+async def update_widget(
+    session: AsyncSession,
+    actor: Actor,
+    widget_id: int,
+    *,
+    name: str,
+    allowed_origins: str | list[str],
+    colour: str,
+    greeting: str,
+    language: str,
+    position: str,
+    prechat: bool,
+    branch_id: int | None,
+    active: bool,
+) -> WidgetConfig:
+    """Change every setting of a widget (its key stays), audited with the fields that changed."""
+    row = await _row(session, widget_id)
+    fields = await _checked_fields(
+        session,
+        name=name,
+        allowed_origins=allowed_origins,
+        colour=colour,
+        greeting=greeting,
+        language=language,
+        position=position,
+        prechat=prechat,
+        branch_id=branch_id,
+    )
+    before = _audited(row)
+    for key, value in fields.items():
+        setattr(row, key, value)
+    row.active = active
+    await session.flush()
+    changes = audit.diff(before, _audited(row))
+    if changes:
+        await audit.record(
+            session,
+            actor,
+            category=audit.Category.ADMIN,
+            module=AUDIT_MODULE,
+            action=audit.AuditAction.UPDATE,
+            record_type=AUDIT_RECORD,
+            record_id=row.id,
+            changes=changes,
+        )
+    return widget_config(row)
+
+
+async def regenerate_key(session: AsyncSession, actor: Actor, widget_id: int) -> WidgetConfig:
+    """A new public key for the widget: the old snippet stops working at once. The row (and so the
+    channel account id of its conversations) stays, so returning visitors keep their identity."""
+    row = await _row(session, widget_id)
+    old = row.public_key
+    row.public_key = new_public_key()
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        category=audit.Category.ADMIN,
+        module=AUDIT_MODULE,
+        action=audit.AuditAction.UPDATE,
+        record_type=AUDIT_RECORD,
+        record_id=row.id,
+        changes={"public_key": [f"…{old[-4:]}", f"…{row.public_key[-4:]}"]},
+        detail="public key regenerated",
+    )
+    return widget_config(row)
+
+
+def demo_origins(port: int) -> list[str]:
+    """The demo widget's allow-list: the demo hub's own address (the demo site is served by the hub)."""
+    return [f"http://{host}:{port}" for host in ("127.0.0.1", "localhost")]
+
+
+def embed_snippet(base_url: str, widget: WidgetConfig) -> str:
+    """The tag a site pastes into its pages; `base_url` is the hub's address as browsers reach it."""
+    return f'<script src="{base_url.rstrip("/")}/widget.js" data-key="{widget.public_key}" async></script>'
 
 
 # --- who may talk through it ----------------------------------------------------------------------------

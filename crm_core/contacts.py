@@ -7,15 +7,19 @@ with a new lead that records where the customer came from.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 import phonenumbers
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.model import VisitSource
 from crm_core.models import Contact, ContactIdentity, Lead
+from switchboard import audit
+from switchboard.audit import Actor
+from switchboard.db import insert_ignoring_duplicates, utcnow
+from switchboard.errors import N_, Invalid, NotFound
 
 
 def normalise_phone(raw: str | None, region: str = "MD") -> str | None:
@@ -38,9 +42,16 @@ def split_name(name: str | None) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Resolved:
-    contact: Contact
+    """The contact behind an inbound message, with what routing needs (branch, responsible expert)."""
+
+    contact_id: int
+    branch_id: int | None
+    owner_id: int | None
     created: bool  # a new contact (and lead) was made
     identity_created: bool  # the channel identity is new (maybe linked to an existing contact by phone)
+
+
+_CONTACT_KEYS = (Contact.id, Contact.branch_id, Contact.owner_id)
 
 
 async def resolve_contact(
@@ -55,32 +66,56 @@ async def resolve_contact(
     region: str = "MD",
     language: str | None = None,
 ) -> Resolved:
-    identity = await _identity(session, channel, account_id, external_id)
-    if identity is not None:
-        contact = await session.get(Contact, identity.contact_id)
-        assert contact is not None  # FK with ON DELETE CASCADE
-        return Resolved(contact, created=False, identity_created=False)
-    e164 = normalise_phone(phone, region)
-    contact = None
-    if e164:
-        contact = await session.scalar(
-            select(Contact).where(Contact.phone == e164).order_by(Contact.id).limit(1)
+    """Core statements, not ORM objects: this runs for every inbound message of every channel."""
+    known = (
+        await session.execute(
+            select(*_CONTACT_KEYS)
+            .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
+            .where(
+                ContactIdentity.channel == channel,
+                ContactIdentity.account_id == account_id,
+                ContactIdentity.external_id == external_id,
+            )
         )
-    created = contact is None
-    if contact is None:
+    ).first()
+    if known is not None:
+        return Resolved(known.id, known.branch_id, known.owner_id, created=False, identity_created=False)
+    e164 = normalise_phone(phone, region)
+    found = None
+    if e164:
+        found = (
+            await session.execute(
+                select(*_CONTACT_KEYS).where(Contact.phone == e164).order_by(Contact.id).limit(1)
+            )
+        ).first()
+    if found is not None:
+        contact_id, branch_id, owner_id = found.id, found.branch_id, found.owner_id
+    else:
         first, last = split_name(name)
-        contact = Contact(first_name=first, last_name=last, phone=e164, language=language)
-        session.add(contact)
-        await session.flush()
-        session.add(_lead(contact.id, channel, source))
-    linked = await _link_identity(session, contact.id, channel, account_id, external_id, name)
-    if linked.contact_id != contact.id:  # another request linked this identity first
-        if created:
-            await session.delete(contact)
-        other = await session.get(Contact, linked.contact_id)
-        assert other is not None
-        return Resolved(other, created=False, identity_created=False)
-    return Resolved(contact, created=created, identity_created=True)
+        now = utcnow()
+        contact_id = (
+            await session.execute(
+                insert(Contact)
+                .values(
+                    first_name=first,
+                    last_name=last,
+                    phone=e164,
+                    language=language,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(Contact.id)
+            )
+        ).scalar_one()
+        branch_id = owner_id = None
+        await session.execute(insert(Lead).values(**_lead_values(contact_id, channel, source, now)))
+    linked = await _link_identity(session, contact_id, channel, account_id, external_id, name)
+    if linked != contact_id:  # another request linked this identity first: adopt its contact
+        if found is None:
+            await session.execute(delete(Contact).where(Contact.id == contact_id))
+        other = (await session.execute(select(*_CONTACT_KEYS).where(Contact.id == linked))).one()
+        return Resolved(other.id, other.branch_id, other.owner_id, created=False, identity_created=False)
+    return Resolved(contact_id, branch_id, owner_id, created=found is None, identity_created=True)
 
 
 async def _identity(
@@ -97,38 +132,46 @@ async def _identity(
 
 async def _link_identity(
     session: AsyncSession, contact_id: int, channel: str, account_id: str, external_id: str, name: str | None
-) -> ContactIdentity:
-    """Insert the identity in a savepoint: two webhooks racing for a new customer end with one identity."""
-    identity = ContactIdentity(
-        contact_id=contact_id,
-        channel=channel,
-        account_id=account_id,
-        external_id=external_id,
-        display_name=(name or "")[:200] or None,
+) -> int:
+    """Insert the identity unless another request just did, and return the contact it belongs to: two
+    webhooks racing for a new customer end with one identity, and the loser adopts the winner's contact."""
+    inserted = await session.execute(
+        insert_ignoring_duplicates(session, ContactIdentity)
+        .values(
+            contact_id=contact_id,
+            channel=channel,
+            account_id=account_id,
+            external_id=external_id,
+            display_name=(name or "")[:200] or None,
+            created_at=utcnow(),
+        )
+        .returning(ContactIdentity.id)
     )
-    try:
-        async with session.begin_nested():
-            session.add(identity)
-    except IntegrityError:
-        existing = await _identity(session, channel, account_id, external_id)
-        assert existing is not None
-        return existing
-    return identity
+    if inserted.scalar_one_or_none() is not None:
+        return contact_id
+    identity = await _identity(session, channel, account_id, external_id)
+    assert identity is not None
+    return identity.contact_id
 
 
-def _lead(contact_id: int, channel: str, source: VisitSource | None) -> Lead:
+def _lead_values(
+    contact_id: int, channel: str, source: VisitSource | None, now: dt.datetime
+) -> dict[str, object]:
     s = source or VisitSource()
-    return Lead(
-        contact_id=contact_id,
-        source_channel=channel,
-        page_url=s.page_url,
-        referrer=s.referrer,
-        utm_source=s.utm_source,
-        utm_medium=s.utm_medium,
-        utm_campaign=s.utm_campaign,
-        utm_content=s.utm_content,
-        utm_term=s.utm_term,
-    )
+    return {
+        "contact_id": contact_id,
+        "source_channel": channel,
+        "page_url": s.page_url,
+        "referrer": s.referrer,
+        "utm_source": s.utm_source,
+        "utm_medium": s.utm_medium,
+        "utm_campaign": s.utm_campaign,
+        "utm_content": s.utm_content,
+        "utm_term": s.utm_term,
+        "status": "new",
+        "first_contact_at": now,
+        "created_at": now,
+    }
 
 
 @dataclass(frozen=True)
@@ -161,6 +204,7 @@ class ContactCard:
     branch_id: int | None
     identities: list[IdentityView] = field(default_factory=list)
     leads: list[LeadView] = field(default_factory=list)
+    last_name: str = ""
 
 
 async def contact_card(session: AsyncSession, contact_id: int) -> ContactCard | None:
@@ -179,6 +223,7 @@ async def contact_card(session: AsyncSession, contact_id: int) -> ContactCard | 
         email=contact.email,
         owner_id=contact.owner_id,
         branch_id=contact.branch_id,
+        last_name=contact.last_name,
         identities=[IdentityView(i.channel, i.account_id, i.external_id, i.display_name) for i in identities],
         leads=[
             LeadView(x.id, x.source_channel, x.status, x.utm_source, x.utm_campaign, x.page_url, x.created_at)
@@ -195,3 +240,82 @@ async def identities_of(session: AsyncSession, contact_id: int) -> list[ContactI
             .order_by(ContactIdentity.id)
         )
     )
+
+
+# --- editing a contact ------------------------------------------------------------------------------------
+
+MAX_NAME = 100
+MAX_EMAIL = 254
+# Deliberately loose: one @, something on each side, a dot in the domain, no spaces. The mailbox itself
+# is the real check.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def _name(value: str, field_name: str) -> str:
+    value = " ".join(value.split())
+    if len(value) > MAX_NAME:
+        raise Invalid(N_("At most %(n)s characters."), field=field_name, n=MAX_NAME)
+    return value
+
+
+def _email(value: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > MAX_EMAIL or not _EMAIL.match(value):
+        raise Invalid(N_("Enter an e-mail address such as name@example.md."), field="email")
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def _phone(value: str, region: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    e164 = normalise_phone(value, region)
+    if e164 is None:
+        raise Invalid(N_("Not a phone number: %(phone)s."), field="phone", phone=value[:40])
+    return e164
+
+
+async def update_contact(
+    session: AsyncSession,
+    actor: Actor,
+    contact_id: int,
+    *,
+    first_name: str,
+    last_name: str,
+    phone: str,
+    email: str,
+    region: str = "MD",
+) -> ContactCard:
+    """Correct a contact's name, phone (stored E.164; numbers without a country code read in `region`)
+    and e-mail; empty phone or e-mail clears it. Audited with the fields that changed."""
+    contact = await session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(N_("No such contact."))
+    fields = {
+        "first_name": _name(first_name, "first_name"),
+        "last_name": _name(last_name, "last_name"),
+        "phone": _phone(phone, region),
+        "email": _email(email),
+    }
+    before = {key: getattr(contact, key) for key in fields}
+    changes = audit.diff(before, fields)
+    if changes:
+        for key, value in fields.items():
+            setattr(contact, key, value)
+        await session.flush()
+        await audit.record(
+            session,
+            actor,
+            category=audit.Category.RECORD,
+            module="contacts",
+            action=audit.AuditAction.UPDATE,
+            record_type="contact",
+            record_id=contact.id,
+            changes=changes,
+        )
+    card = await contact_card(session, contact.id)
+    assert card is not None
+    return card

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from channels.model import Channel, DeliveryStatus, MessageKind, OutboundMessage
+from channels.model import Attachment, Channel, DeliveryStatus, MessageKind, OutboundMessage
 from inbox.models import Conversation, Message
 from inbox.service import SEND_JOB, Inbox, event_payload
 from switchboard.db import utcnow
@@ -51,6 +51,7 @@ class Delivery:
                 recipient_id=str(payload["recipient_id"]),
                 body=message.body,
                 kind=MessageKind(message.kind),
+                attachments=tuple(_attachment(a) for a in message.attachments or []),
             )
             external_id = await sender(outbound)
         except PermanentJobError as exc:
@@ -78,3 +79,15 @@ class Delivery:
             assert conversation is not None
             payload = event_payload(message, conversation)
         await self.inbox.bus.publish("inbox.status", payload)
+
+
+def _attachment(data: dict[str, Any]) -> Attachment:
+    """A stored attachment (see `inbox.service.attachment_of`) as the channel model's `Attachment`."""
+    size = data.get("size")
+    return Attachment(
+        content_type=str(data.get("content_type") or "application/octet-stream"),
+        filename=str(data.get("filename") or ""),
+        size=size if isinstance(size, int) else None,
+        url=data.get("url") if isinstance(data.get("url"), str) else None,
+        stored_path=data.get("stored_path") if isinstance(data.get("stored_path"), str) else None,
+    )

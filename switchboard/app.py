@@ -22,6 +22,7 @@ from switchboard import accounts, migrate
 from switchboard.accounts import LoginPolicy
 from switchboard.bus import create_bus
 from switchboard.db import create_engine, create_sessionmaker, transaction
+from switchboard.files import FileStore
 from switchboard.jobs import JobRegistry, Worker
 from switchboard.redact import redact_url
 from switchboard.settings import Settings
@@ -87,6 +88,7 @@ async def _inbox(app: web.Application) -> AsyncIterator[None]:
     delivery.register(app[keys.JOBS])
     app[keys.INBOX], app[keys.DELIVERY] = inbox, delivery
     yield
+    await inbox.close()
 
 
 async def _worker(app: web.Application) -> AsyncIterator[None]:
@@ -133,6 +135,7 @@ def build_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.LOGIN_POLICY] = login_policy(settings)
     app[keys.JOBS] = JobRegistry()
+    app[keys.FILES] = FileStore(settings.files_root, settings.max_upload_bytes)
     setup_templates(app)
     setup_routes(app)
     setup_live(app)

@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard import accounts, migrate
 from switchboard.audit import SYSTEM
@@ -119,9 +120,26 @@ async def seed_demo(settings: Settings) -> list[tuple[str, str, Role]]:
                         branch=branch.name,
                     )
                 credentials.append((username, password, role))
+            await _seed_demo_widget(db, branch.id, settings.port)
     finally:
         await engine.dispose()
     return credentials
+
+
+async def _seed_demo_widget(db: AsyncSession, branch_id: int, port: int) -> None:
+    """The website chat widget of the demo site (`/demo/site`), made once; later starts leave it (and any
+    change made to it in the admin pages) as it is."""
+    from channels import webchat  # the channel rooms load only for the demo
+
+    if await webchat.find_widget_named(db, webchat.DEMO_WIDGET_NAME, active_only=False) is None:
+        await webchat.create_widget(
+            db,
+            actor=SYSTEM,
+            name=webchat.DEMO_WIDGET_NAME,
+            allowed_origins=webchat.demo_origins(port),
+            greeting="Bună ziua! Cu ce vă putem ajuta?",
+            branch_id=branch_id,
+        )
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -130,6 +148,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         "data_dir": data_dir,
         "database_url": f"sqlite+aiosqlite:///{data_dir / 'demo.db'}",
         "bus": "memory",
+        "demo": True,
     }
     if args.port:
         overrides["port"] = args.port
@@ -140,6 +159,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print("Demo users (passwords are new at every start):")
     for username, password, role in credentials:
         print(f"  {role.value:<11} {username:<11} {password}")
+    print(f"Demo website with the chat widget: http://{settings.host}:{settings.port}/demo/site")
     _serve(settings.model_copy(update={"auto_migrate": False}))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -113,6 +114,13 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """One use case = one transaction: commits on success, rolls back on any exception."""
     async with sessions() as session, session.begin():
         yield session
+
+
+def insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING` on either backend: a racing duplicate costs no savepoint."""
+    if is_postgres(session):
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:

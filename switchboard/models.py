@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from channels import webchat_model
 from crm_core import models as crm_models
+from inbox import canned_model, notifications_model
 from inbox import models as inbox_models
 from switchboard import accounts_model, audit_model, jobs_model
 from switchboard.db import Base
@@ -13,9 +14,11 @@ metadata = Base.metadata
 __all__ = [
     "accounts_model",
     "audit_model",
+    "canned_model",
     "crm_models",
     "inbox_models",
     "jobs_model",
     "metadata",
+    "notifications_model",
     "webchat_model",
 ]

@@ -26,6 +26,7 @@ class Action(StrEnum):
     USERS_MANAGE = "users.manage"
     JOBS_MANAGE = "jobs.manage"
     AUDIT_VIEW = "audit.view"
+    CANNED_MANAGE = "canned.manage"
 
 
 _ALL = frozenset(Role)
@@ -45,6 +46,7 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.USERS_MANAGE: frozenset({_A}),
     Action.JOBS_MANAGE: frozenset({_A}),
     Action.AUDIT_VIEW: frozenset({_A}),
+    Action.CANNED_MANAGE: frozenset({_A, _S}),
 }
 
 

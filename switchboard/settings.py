@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         None, description="If set, `/metrics` requires `Authorization: Bearer <token>`."
     )
     default_region: str = Field("MD", description="Region for phone numbers written without a country code.")
+    demo: bool = Field(
+        False, description="Demo mode: also serve a sample website with the chat widget at `/demo/site`."
+    )
+    files_dir: Path | None = Field(
+        None, description="Where uploaded attachments are stored. Unset: `<data_dir>/files`."
+    )
+    max_upload_mb: int = Field(20, ge=1, description="Largest attachment one upload may carry, in MiB.")
 
     @field_validator("log_level")
     @classmethod
@@ -93,6 +100,15 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def files_root(self) -> Path:
+        """The effective file store directory."""
+        return self.files_dir if self.files_dir is not None else self.data_dir / "files"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
 
     @cached_property
     def secret(self) -> bytes:

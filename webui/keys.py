@@ -12,6 +12,7 @@ from inbox.delivery import Delivery
 from inbox.service import Inbox
 from switchboard.accounts import LoginPolicy
 from switchboard.bus import EventBus
+from switchboard.files import FileStore
 from switchboard.jobs import JobRegistry, Worker
 from switchboard.settings import Settings
 
@@ -27,6 +28,7 @@ WORKER = web.AppKey("worker", Worker)
 LOGIN_POLICY = web.AppKey("login_policy", LoginPolicy)
 INBOX = web.AppKey("inbox", Inbox)
 DELIVERY = web.AppKey("delivery", Delivery)
+FILES = web.AppKey("files", FileStore)
 ROUTE_SPECS = web.AppKey("route_specs", dict[str, "RouteSpec"])
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -9,7 +9,9 @@ from aiohttp import web
 
 from switchboard.permissions import Action
 from webui import keys, metrics
+from webui.routes_channels import CHANNEL_ROUTES
 from webui.routes_inbox import INBOX_ROUTES
+from webui.routes_inbox_tools import INBOX_TOOLS_ROUTES
 from webui.routes_spec import PUBLIC, RouteSpec
 from webui.routes_widget import WIDGET_ROUTES
 from webui.views import admin, api, auth, home, profile, system
@@ -43,7 +45,6 @@ CORE_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/routing", home.room, "routing", Action.ROUTING_MANAGE),
     RouteSpec("GET", "/campaigns", home.room, "campaigns", Action.CAMPAIGNS_MANAGE),
     RouteSpec("GET", "/reports", home.room, "reports", Action.REPORTS_VIEW),
-    RouteSpec("GET", "/admin/channels", home.room, "channels", Action.CHANNELS_MANAGE),
     # administration
     RouteSpec("GET", "/admin/users", admin.users_list, "users", Action.USERS_MANAGE),
     RouteSpec("POST", "/admin/users", admin.user_create, "user_create", Action.USERS_MANAGE),
@@ -95,7 +96,9 @@ CORE_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/api/v1/audit", api.audit_list, "api_audit", Action.AUDIT_VIEW),
 )
 
-ROUTES: tuple[RouteSpec, ...] = CORE_ROUTES + INBOX_ROUTES + WIDGET_ROUTES
+ROUTES: tuple[RouteSpec, ...] = (
+    CORE_ROUTES + INBOX_TOOLS_ROUTES + INBOX_ROUTES + WIDGET_ROUTES + CHANNEL_ROUTES
+)
 
 STATIC_ROUTE = "static"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from switchboard.permissions import Action
 from webui.live import live_feed
 from webui.routes_spec import RouteSpec
-from webui.views import inbox
+from webui.views import files, inbox
 
 _ONE = {"id": "999999"}
 
@@ -50,5 +50,16 @@ INBOX_ROUTES: tuple[RouteSpec, ...] = (
         "api_conversation_assign",
         Action.INBOX_VIEW,
         sample=_ONE,
+    ),
+    RouteSpec(
+        "POST",
+        "/api/v1/conversations/{id}/attachments",
+        files.upload_api,
+        "api_conversation_attachments",
+        Action.INBOX_VIEW,
+        sample=_ONE,
+    ),
+    RouteSpec(
+        "GET", "/files/{file_id}", files.file_get, "file", Action.INBOX_VIEW, sample={"file_id": "nope"}
     ),
 )

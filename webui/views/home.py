@@ -31,7 +31,6 @@ ROOM_PAGES: dict[str, tuple[str, str]] = {
     "/routing": (N_("Routing"), N_("Who answers: presence, skills, capacity and the waiting queue.")),
     "/campaigns": (N_("Campaigns"), N_("Templated bulk messages to customer segments.")),
     "/reports": (N_("Reports"), N_("Load, conversion and channel performance.")),
-    "/admin/channels": (N_("Channels"), N_("Messenger, SMS, e-mail and telephony accounts.")),
 }
 
 

@@ -3,6 +3,8 @@
 // Everything a customer wrote reaches the page only through textContent and DOM APIs (the `el` helper),
 // never as HTML, so a message that looks like markup stays text.
 
+import { contactEditor, isEditing, stopEditing } from "./contact_edit.js";
+
 const config = readJson("inbox-config");
 const T = readJson("inbox-strings");
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
@@ -479,6 +481,9 @@ function renderContact() {
     panel.replaceChildren();
     return;
   }
+  if (isEditing(contact.id) && $("#contact-edit-form")) return; // the agent is typing: leave the form be
+  if (!isEditing(contact.id)) stopEditing();
+  const editor = contactEditor({ contact, el, T, api, onSaved: contactSaved, redraw: renderContact });
   const name = contact.name || contact.phone || `#${contact.id}`;
   const facts = el("dl", { className: "row mb-3 small" });
   for (const [label, value] of [
@@ -512,14 +517,23 @@ function renderContact() {
         { className: "d-flex align-items-center gap-2 mb-3" },
         el("span", { className: "avatar avatar-md rounded-circle bg-primary-lt", text: name.slice(0, 1).toUpperCase() }),
         el("h3", { className: "m-0 text-break", id: "contact-name", text: name }),
+        isEditing(contact.id) ? null : editor,
       ),
-      facts,
+      isEditing(contact.id) ? editor : facts,
       el("h4", { className: "subheader", text: T.identities }),
       identities,
       el("h4", { className: "subheader", text: T.leads }),
       el("div", { id: "contact-leads" }, leads),
     ),
   );
+}
+
+/** The quick edit saved: show the stored values (the server normalised the phone) everywhere. */
+function contactSaved(updated) {
+  if (state.thread?.contact?.id === updated.id) state.thread.contact = updated;
+  if (state.thread) renderHeader();
+  renderContact();
+  refreshListSoon(300);
 }
 
 function safeHttpUrl(raw) {
