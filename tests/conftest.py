@@ -214,6 +214,9 @@ import socket  # noqa: E402
 
 from playwright.async_api import Browser, async_playwright  # noqa: E402
 
+from channels import webchat  # noqa: E402
+from channels.webchat import WidgetConfig  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM_ARGS = [
@@ -266,3 +269,45 @@ async def served_hub(settings: Settings, sessions: async_sessionmaker[AsyncSessi
 async def live_hub(served_hub: Hub) -> str:
     """The served hub's address, for tests that only need a browser on it."""
     return served_hub.url
+
+
+@dataclass
+class Shop:
+    origin: str
+    widget: WidgetConfig
+
+
+@pytest.fixture
+async def shop(served_hub: Hub, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Shop]:
+    """A customer's website on another origin (localhost, another port) that embeds the hub's widget with
+    one script tag, as a credit consultancy's site would."""
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    async with sessions() as db, db.begin():
+        widget = await webchat.create_widget(
+            db,
+            name="Shop",
+            allowed_origins=[origin],
+            colour="#d6336c",
+            language="en",
+            greeting="Hi there!",
+            prechat=True,
+        )
+
+    async def page(request: web.Request) -> web.Response:
+        html = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Credit shop</title></head>"
+            "<body style='font-family:sans-serif;background:#eef2f7'><h1>Fast loans</h1>"
+            "<p>Our offer: 9% a year.</p>"
+            f"<script src='{served_hub.url}/widget.js' data-key='{widget.public_key}' async></script>"
+            "</body></html>"
+        )
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "localhost", port).start()
+    yield Shop(origin, widget)
+    await runner.cleanup()

@@ -5,7 +5,7 @@ The bus has no history (a tab that was away misses what happened meanwhile), so 
 passes `?after=<last message id it saw>` and first gets the catch-up from the database, then the live
 events. The subscription is opened before the catch-up is read, so nothing falls between the two; a
 message in both is sent once. Every frame is JSON: `{"type": "message" | "status" | "conversation" |
-"removed" | "resync" | "ready", ...}`.
+"removed" | "resync" | "ready" | "notification", ...}`; a notification goes only to its person.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ MAX_CLIENT_FRAME = 4096  # the tab only ever says nothing; anything big is not o
 CATCHUP_PAGE = 500
 CATCHUP_MAX = 5000  # further behind than this, the tab reloads its lists instead ("resync")
 WATCHED_AT_START = 200  # conversations the tab probably shows, so it can be told when one leaves its view
+NOTIFICATION_TOPIC = "inbox.notification"
 _FRAME_TYPES = {"inbox.message": "message", "inbox.status": "status", "inbox.conversation": "conversation"}
 
 
@@ -166,6 +167,10 @@ class _Feed:
             await self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"feed ended")
 
     def _frame(self, topic: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        if topic == NOTIFICATION_TOPIC:  # personal: only the sockets of the person it is for
+            if data.get("user_id") != self.viewer.user_id or not isinstance(data.get("notification"), dict):
+                return None
+            return {"type": "notification", "notification": data["notification"]}
         kind = _FRAME_TYPES.get(topic)
         conversation = data.get("conversation")
         if kind is None or not isinstance(conversation, dict) or "id" not in conversation:

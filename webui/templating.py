@@ -10,6 +10,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from switchboard.permissions import can
 from webui import forms, i18n
 from webui.navigation import navigation_for
 from webui.security import CSRF, CSRF_FIELD, maybe_user
@@ -64,4 +65,5 @@ def setup_templates(app: web.Application) -> jinja2.Environment:
     env.filters["dt"] = _format_dt
     env.filters["dict_without_page"] = _query_without_page
     env.globals["static"] = lambda path: app.router["static"].url_for(filename=path)
+    env.globals["can"] = can
     return env

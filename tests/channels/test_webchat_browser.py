@@ -3,121 +3,25 @@ tag; the visitor writes, the agent answers, the answer appears, as text even whe
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
-from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels import webchat
-from channels.webchat import WidgetConfig
 from crm_core.models import Contact, Lead
 from inbox.models import Message
 from inbox.service import Viewer
 from switchboard import accounts
 from switchboard.accounts_model import User
-from switchboard.app import build_app, login_policy
+from switchboard.app import login_policy
 from switchboard.permissions import Role
 from switchboard.settings import Settings
-from tests.conftest import MakeUser
+from tests.conftest import ARTIFACTS, Hub, MakeUser, Shop
 from webui import keys
-from webui.views.widget import setup_webchat
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent.parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-
-
-@pytest.fixture(scope="module")
-async def chromium() -> AsyncIterator[Browser]:
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - once per module, before any loop work
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Hub:
-    url: str
-    app: web.Application
-
-
-@pytest.fixture
-async def hub(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Hub]:
-    """The hub on 127.0.0.1 with its jobs worker running, so agents' replies are delivered."""
-    app = build_app(settings.model_copy(update={"run_worker": True}))
-    setup_webchat(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = _free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield Hub(f"http://127.0.0.1:{port}", app)
-    await runner.cleanup()
-
-
-@dataclass
-class Shop:
-    origin: str
-    widget: WidgetConfig
-
-
-@pytest.fixture
-async def shop(hub: Hub, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Shop]:
-    """A customer's website on another origin (localhost, another port) embedding the widget."""
-    port = _free_port()
-    origin = f"http://localhost:{port}"
-    async with sessions() as db, db.begin():
-        widget = await webchat.create_widget(
-            db,
-            name="Shop",
-            allowed_origins=[origin],
-            colour="#d6336c",
-            language="en",
-            greeting="Hi there!",
-            prechat=True,
-        )
-
-    async def page(request: web.Request) -> web.Response:
-        html = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>Credit shop</title></head>"
-            "<body style='font-family:sans-serif;background:#eef2f7'><h1>Fast loans</h1>"
-            "<p>Our offer: 9% a year.</p>"
-            f"<script src='{hub.url}/widget.js' data-key='{widget.public_key}' async></script>"
-            "</body></html>"
-        )
-        return web.Response(text=html, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "localhost", port).start()
-    yield Shop(origin, widget)
-    await runner.cleanup()
 
 
 async def _an_agent_is_at_work(
@@ -142,15 +46,15 @@ async def _stored(sessions: async_sessionmaker[AsyncSession], body: str, page: P
 
 
 async def test_a_visitor_chats_from_another_site_and_the_reply_shows_as_text(
-    chromium: Browser,
-    hub: Hub,
+    browser: Browser,
+    served_hub: Hub,
     shop: Shop,
     sessions: async_sessionmaker[AsyncSession],
     make_user: MakeUser,
     settings: Settings,
 ) -> None:
     viewer = await _an_agent_is_at_work(sessions, make_user, settings)
-    context = await chromium.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
+    context = await browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -183,7 +87,7 @@ async def test_a_visitor_chats_from_another_site_and_the_reply_shows_as_text(
     assert contact is not None and (contact.first_name, contact.phone) == ("Ana", "+37379111222")
     await page.locator("#switchboard-chat .msg.mine:not(.pending)").wait_for()
 
-    inbox = hub.app[keys.INBOX]
+    inbox = served_hub.app[keys.INBOX]
     await inbox.send(viewer, stored.conversation_id, "Internal: check credit history", note=True)
     await inbox.send(viewer, stored.conversation_id, XSS)
     reply = page.locator("#switchboard-chat .msg.agent").nth(1)
@@ -206,13 +110,13 @@ async def test_a_visitor_chats_from_another_site_and_the_reply_shows_as_text(
 
 
 async def test_without_websockets_and_agents_it_takes_a_message_and_polls_for_the_reply(
-    chromium: Browser,
-    hub: Hub,
+    browser: Browser,
+    served_hub: Hub,
     shop: Shop,
     sessions: async_sessionmaker[AsyncSession],
     make_user: MakeUser,
 ) -> None:
-    context = await chromium.new_context(locale="ro-RO", viewport={"width": 1280, "height": 800})
+    context = await browser.new_context(locale="ro-RO", viewport={"width": 1280, "height": 800})
     await context.add_init_script("window.WebSocket = undefined;")  # a proxy that blocks sockets
     page = await context.new_page()
     await page.goto(f"{shop.origin}/")
@@ -232,7 +136,7 @@ async def test_without_websockets_and_agents_it_takes_a_message_and_polls_for_th
     assert contact is not None and contact.phone == "+37369555123"
 
     admin = await make_user(Role.ADMIN)
-    await hub.app[keys.INBOX].send(
+    await served_hub.app[keys.INBOX].send(
         Viewer(admin.id, Role.ADMIN, None), stored.conversation_id, "We will call at 5"
     )
     await page.locator("#switchboard-chat .msg.agent", has_text="We will call at 5").wait_for(timeout=10_000)

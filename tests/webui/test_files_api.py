@@ -59,7 +59,7 @@ class Agent:
             form.add_field("body", body)
         if note:
             form.add_field("note", "true")
-        form.add_field("file", content, filename=filename, content_type=content_type)
+        form.add_field("file", io.BytesIO(content), filename=filename, content_type=content_type)
         response = await self.client.post(
             f"/api/v1/conversations/{conversation_id}/attachments",
             data=form,
@@ -236,8 +236,9 @@ async def test_documents_are_served_with_their_type_inline_or_as_downloads(
     "path",
     [
         "/files/..%2F..%2Fsecret.key",
+        "/files/..%2fsecret.key",
         "/files/%2e%2e",
-        "/files/..",
+        "/files/%2e%2e%2fsecret.key",
         "/files/.incoming",
         "/files/..%5Csecret.key",
         "/files/%00",

@@ -9,7 +9,7 @@ for a file that does not exist.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, hdrs, web
 
@@ -42,7 +42,7 @@ async def upload_api(request: web.Request) -> web.StreamResponse:
                 if stored is not None:
                     raise Invalid(N_("Send one file at a time."), field="file")
                 stored = await store.save(
-                    read_chunks(part.read_chunk), part.headers.get(hdrs.CONTENT_TYPE), part.filename
+                    read_chunks(part.read_chunk), part.headers.get(hdrs.CONTENT_TYPE), _filename(part)
                 )
             elif part.name == "body":
                 body = await _field_text(part)
@@ -60,6 +60,12 @@ async def upload_api(request: web.Request) -> web.StreamResponse:
             await store.delete(stored.path)  # never keep a file no message points at
         raise
     return web.json_response({"message": message.as_json()}, status=201)
+
+
+def _filename(part: BodyPartReader) -> str | None:
+    """The part's file name: browsers send it as UTF-8 with `"` and line breaks %-escaped, other clients
+    (aiohttp's among them) %-escape all of it; the store sanitises whatever this gives."""
+    return unquote(part.filename) if part.filename else None
 
 
 async def _field_text(part: BodyPartReader) -> str:

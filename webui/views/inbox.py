@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from channels.model import Channel
+from inbox import labels as label_rules
 from inbox.service import Viewer
 from switchboard import accounts
 from switchboard.accounts import CurrentUser
@@ -108,9 +109,16 @@ async def conversations_api(request: web.Request) -> web.StreamResponse:
     channel = query.get("channel", "")
     if channel and channel not in {c.value for c in Channel}:
         raise Invalid(N_("Unknown channel."), field="channel")
+    label = query.get("label", "").strip()
+    if label:
+        label = label_rules.normalise(label, "label")
     inbox, viewer = request.app[keys.INBOX], viewer_of(request)
     items = await inbox.conversations(
-        viewer, scope=scope, status=None if status == "any" else status, channel=channel or None
+        viewer,
+        scope=scope,
+        status=None if status == "any" else status,
+        channel=channel or None,
+        label=label or None,
     )
     return _json({"conversations": items, "unread": await inbox.unread_counts(viewer)})
 
