@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, bindparam, select
+from sqlalchemy import BindParameter, Boolean, ColumnElement, bindparam, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -49,20 +49,20 @@ class _HasLabel(ColumnElement[bool]):
     type = Boolean()
 
     def __init__(self, label: str) -> None:
-        self.label = bindparam("label_filter", label, unique=True)
+        self.value: BindParameter[str] = bindparam("label_filter", label, unique=True)
 
 
 @compiles(_HasLabel, "sqlite")
 def _has_label_sqlite(element: _HasLabel, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(Conversation.__table__.c.labels, **kw)
-    value = compiler.process(element.label, **kw)
+    value = compiler.process(element.value, **kw)
     return f"EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = {value})"
 
 
 @compiles(_HasLabel, "postgresql")
 def _has_label_postgresql(element: _HasLabel, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(Conversation.__table__.c.labels, **kw)
-    value = compiler.process(element.label, **kw)
+    value = compiler.process(element.value, **kw)
     return f"EXISTS (SELECT 1 FROM json_array_elements_text({column}) AS lbl(v) WHERE lbl.v = {value})"
 
 

@@ -124,7 +124,9 @@ def office(*names: str) -> bytes:
 
 
 async def test_a_picture_becomes_a_message_and_is_served_to_its_agent(scene: Scene) -> None:
-    status, data = await scene.ana.upload(scene.conversation_id, PNG, body="Contractul", filename="scan ă.png")
+    status, data = await scene.ana.upload(
+        scene.conversation_id, PNG, body="Contractul", filename="scan ă.png"
+    )
     assert status == 201, data
     message = data["message"]
     assert message["kind"] == "image" and message["body"] == "Contractul"
@@ -264,9 +266,7 @@ async def test_an_upload_needs_a_file_multipart_and_the_csrf_token(
     scene: Scene, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     path = f"/api/v1/conversations/{scene.conversation_id}/attachments"
-    response = await scene.ana.client.post(
-        path, json={"body": "x"}, headers={"X-CSRF-Token": scene.ana.csrf}
-    )
+    response = await scene.ana.client.post(path, json={"body": "x"}, headers={"X-CSRF-Token": scene.ana.csrf})
     assert response.status == 422
     form = aiohttp.FormData()
     form.add_field("body", "no file")
@@ -287,14 +287,16 @@ async def test_an_api_token_may_upload_a_note_without_csrf(
     form = aiohttp.FormData()
     form.add_field("note", "true")
     form.add_field("file", b"%PDF-1.4", filename="act.pdf", content_type="application/pdf")
-    async with aiohttp.ClientSession() as api:
-        async with api.post(
+    async with (
+        aiohttp.ClientSession() as api,
+        api.post(
             str(client.make_url(f"/api/v1/conversations/{scene.conversation_id}/attachments")),
             data=form,
             headers={"Authorization": f"Bearer {token}"},
-        ) as response:
-            assert response.status == 201
-            message = (await response.json())["message"]
+        ) as response,
+    ):
+        assert response.status == 201
+        message = (await response.json())["message"]
     assert message["kind"] == "note" and message["attachments"][0]["content_type"] == "application/pdf"
 
 

@@ -36,6 +36,7 @@ const state = {
   scope: "all",
   status: "open",
   channel: "",
+  label: "", // only conversations carrying this label
   items: [], // the list pane, in the server's order
   unread: { mine: 0, unassigned: 0, all: 0 },
   openId: config.open_id,
@@ -160,6 +161,7 @@ let listDue = Infinity;
 async function loadList() {
   const query = new URLSearchParams({ scope: state.scope, status: state.status });
   if (state.channel) query.set("channel", state.channel);
+  if (state.label) query.set("label", state.label);
   const seq = ++state.listSeq;
   const data = await api(`/api/v1/conversations?${query}`);
   if (seq !== state.listSeq) return; // a newer filter has been asked for meanwhile
@@ -230,6 +232,13 @@ function conversationNode(c) {
       unread ? el("span", { className: "badge bg-red text-red-fg conversation-unread", text: String(unread) }) : null,
     ),
     el("div", { className: "conversation-snippet small text-secondary", text: c.last_message || "" }),
+    c.labels?.length
+      ? el(
+          "div",
+          { className: "conversation-labels d-flex flex-wrap gap-1" },
+          c.labels.map((label) => el("span", { className: "badge bg-blue-lt label-chip", text: label })),
+        )
+      : null,
     el(
       "div",
       { className: "d-flex gap-2 small text-secondary" },
@@ -255,6 +264,7 @@ function replaceItem(item) {
 function matchesFilters(c) {
   if (state.scope === "mine" && c.assignee_id !== config.user_id) return false;
   if (state.scope === "unassigned" && c.assignee_id !== null) return false;
+  if (state.label && !(c.labels || []).includes(state.label)) return false;
   if (state.status === "open") return OPEN_STATUSES.includes(c.status);
   return state.status === "any" || c.status === state.status;
 }
@@ -371,6 +381,7 @@ function renderHeader() {
   options.push(el("option", { value: "none", text: T.nobody }));
   select.replaceChildren(...options);
   select.value = "";
+  document.dispatchEvent(new CustomEvent("inbox:thread", { detail: conversation })); // labels, transfer
 }
 
 function renderThread() {
@@ -435,6 +446,37 @@ function ticks(status) {
   }
 }
 
+const FILE_ID = /^[A-Za-z0-9_-]{16,64}$/;
+const FILE_ICONS = { image: "photo", video: "movie", audio: "music", file: "file" };
+
+/** An attachment: a thumbnail for pictures, a player for audio, a download link otherwise (names as text). */
+function attachmentNode(a) {
+  const name = a.filename || a.content_type || T.attachment;
+  const type = String(a.content_type || "");
+  const kind = a.kind || "file";
+  if (typeof a.id !== "string" || !FILE_ID.test(a.id)) {
+    return el("div", { className: "small text-secondary message-attachment" }, icon("paperclip", "me-1"), name);
+  }
+  const url = `/files/${a.id}`;
+  const link = el(
+    "a",
+    { href: url, target: "_blank", rel: "noopener", className: "small message-attachment-link", title: T.download },
+    icon(FILE_ICONS[kind] || "paperclip", "me-1"),
+    name,
+  );
+  if (type.startsWith("image/")) {
+    return el(
+      "a",
+      { href: url, target: "_blank", rel: "noopener", className: "d-block message-attachment", title: name, dataset: { fileId: a.id } },
+      el("img", { src: url, alt: name, loading: "lazy", className: "message-image" }),
+    );
+  }
+  if (type.startsWith("audio/")) {
+    return el("div", { className: "message-attachment", dataset: { fileId: a.id } }, el("audio", { src: url, controls: true, preload: "none" }), el("div", {}, link));
+  }
+  return el("div", { className: "message-attachment", dataset: { fileId: a.id } }, link);
+}
+
 function messageNode(m) {
   const kind = messageKind(m);
   const classes = ["message", `message-${kind}`];
@@ -446,11 +488,7 @@ function messageNode(m) {
     bubble.append(el("div", { className: "small fw-bold message-label" }, icon("phone", "me-1"), T.call));
   }
   if (m.body) bubble.append(el("div", { className: "message-body", text: m.body }));
-  for (const a of m.attachments || []) {
-    bubble.append(
-      el("div", { className: "small text-secondary" }, icon("paperclip", "me-1"), a.filename || a.content_type || T.attachment),
-    );
-  }
+  for (const a of m.attachments || []) bubble.append(attachmentNode(a));
   const author = m.direction === "out" ? personName(m.author_user_id) : null;
   bubble.append(
     el(
@@ -601,6 +639,48 @@ async function sendReply() {
   }
 }
 
+/** Send the picked file (with the reply box's text as its caption) as a reply or, with Note on, a note. */
+async function uploadFile(file) {
+  if (!file || state.sending || !state.thread) return;
+  const box = $("#reply-body");
+  const caption = box.value.trim();
+  const form = new FormData();
+  if (caption) form.append("body", caption);
+  if ($("#reply-note").checked) form.append("note", "true");
+  form.append("file", file, file.name);
+  state.sending = true;
+  $("#reply-send").disabled = true;
+  $("#attach-button").disabled = true;
+  setError(T.uploading);
+  try {
+    const id = state.thread.conversation.id;
+    const response = await fetch(`/api/v1/conversations/${id}/attachments`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRF-Token": csrf },
+      body: form,
+    });
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      // a non-JSON answer: the status says enough
+    }
+    if (response.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+    if (!response.ok) throw new Error(data?.error?.reason || T.error);
+    setError("");
+    if (caption) box.value = "";
+    if (state.thread && belongsToThread(data.message)) upsertThreadMessage(data.message);
+  } catch (error) {
+    report(error);
+  } finally {
+    state.sending = false;
+    $("#reply-send").disabled = false;
+    $("#attach-button").disabled = false;
+    $("#attach-input").value = "";
+  }
+}
+
 async function changeStatus(status, snoozeUntil = null) {
   const id = state.thread.conversation.id;
   await api(`/api/v1/conversations/${id}/status`, { status, snooze_until: snoozeUntil });
@@ -713,6 +793,9 @@ function onFrame(frame) {
       removeItem(frame.conversation_id);
       if (state.openId === frame.conversation_id) closeThread(T.removed);
       break;
+    case "notification":
+      document.dispatchEvent(new CustomEvent("sb:notification", { detail: frame.notification }));
+      break;
     case "resync":
       refreshListSoon(0);
       if (state.openId !== null) openConversation(state.openId, { push: false, quiet: true }).catch(report);
@@ -755,6 +838,10 @@ function onMessage(frame) {
 
 function onConversation(conversation) {
   const item = state.items.find((c) => c.id === conversation.id);
+  if (conversation.labels) {
+    if (item) item.labels = conversation.labels;
+    if (state.thread?.conversation.id === conversation.id) state.thread.conversation.labels = conversation.labels;
+  }
   if (item) {
     Object.assign(item, { status: conversation.status, assignee_id: conversation.assignee_id });
     if (matchesFilters(item)) replaceItem(item);
@@ -793,6 +880,10 @@ function wire() {
     state.channel = event.target.value;
     loadList().catch(report);
   });
+  $("#label-filter").addEventListener("change", (event) => {
+    state.label = event.target.value.trim().toLowerCase();
+    loadList().catch(report);
+  });
   $("#conversation-list").addEventListener("click", (event) => {
     const item = event.target.closest(".conversation-item");
     if (!item || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
@@ -810,6 +901,8 @@ function wire() {
       sendReply();
     }
   });
+  $("#attach-button").addEventListener("click", () => $("#attach-input").click());
+  $("#attach-input").addEventListener("change", (event) => uploadFile(event.target.files[0]));
   $("#reply-note").addEventListener("change", (event) => {
     $("#reply-form").classList.toggle("reply-note", event.target.checked);
   });
