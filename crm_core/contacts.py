@@ -306,10 +306,9 @@ async def update_contact(
         for key, value in fields.items():
             setattr(contact, key, value)
         await session.flush()
-        await audit.record(
+        await audit.record_change(
             session,
             actor,
-            category=audit.Category.RECORD,
             module="contacts",
             action=audit.AuditAction.UPDATE,
             record_type="contact",

@@ -176,10 +176,9 @@ async def create(
     )
     session.add(reply)
     await session.flush()
-    await audit.record(
+    await audit.record_change(
         session,
         actor,
-        category=audit.Category.RECORD,
         module="inbox",
         action=audit.AuditAction.CREATE,
         record_type="canned_reply",
@@ -215,10 +214,9 @@ async def update(
     reply.shortcut, reply.title, reply.body = clean.shortcut, clean.title, clean.body
     reply.language, reply.branch_id = clean.language, clean.branch_id
     await session.flush()
-    await audit.record(
+    await audit.record_change(
         session,
         actor,
-        category=audit.Category.RECORD,
         module="inbox",
         action=audit.AuditAction.UPDATE,
         record_type="canned_reply",
@@ -235,10 +233,9 @@ async def delete(
     before = _snapshot(reply)
     await session.delete(reply)
     await session.flush()
-    await audit.record(
+    await audit.record_change(
         session,
         actor,
-        category=audit.Category.RECORD,
         module="inbox",
         action=audit.AuditAction.DELETE,
         record_type="canned_reply",

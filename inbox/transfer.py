@@ -96,10 +96,9 @@ async def transfer(
         )
         session.add(message)
         await session.flush()
-        await audit.record(
+        await audit.record_change(
             session,
             actor,
-            category=audit.Category.RECORD,
             module="inbox",
             action=audit.AuditAction.UPDATE,
             record_type="conversation",

@@ -166,10 +166,9 @@ async def create_user(
     )
     session.add(user)
     await session.flush()
-    await audit.record(
+    await audit.record_change(
         session,
         actor,
-        category=audit.Category.RECORD,
         module="users",
         action=audit.AuditAction.CREATE,
         record_type="user",
@@ -223,10 +222,9 @@ async def update_user(
     if fields.get("active") is False:
         await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
     if changes:
-        await audit.record(
+        await audit.record_change(
             session,
             actor,
-            category=audit.Category.RECORD,
             module="users",
             action=audit.AuditAction.UPDATE,
             record_type="user",
@@ -451,10 +449,9 @@ async def create_api_token(
     )
     session.add(row)
     await session.flush()
-    await audit.record(
+    await audit.record_change(
         session,
         actor,
-        category=audit.Category.RECORD,
         module="api_tokens",
         action=audit.AuditAction.CREATE,
         record_type="api_token",
@@ -502,10 +499,9 @@ async def revoke_api_token(session: AsyncSession, actor: audit.Actor, user_id: i
         raise NotFound(N_("No such token."))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        await audit.record(
+        await audit.record_change(
             session,
             actor,
-            category=audit.Category.RECORD,
             module="api_tokens",
             action=audit.AuditAction.DELETE,
             record_type="api_token",

@@ -94,6 +94,31 @@ async def record(
     return entry
 
 
+async def record_change(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    module: str,
+    action: AuditAction,
+    record_type: str,
+    record_id: object,
+    changes: dict[str, Any] | None = None,
+    detail: str | None = None,
+) -> AuditEntry:
+    """A create / read / update / delete of one record: the most common entry, in one call."""
+    return await record(
+        session,
+        actor,
+        category=Category.RECORD,
+        module=module,
+        action=action,
+        record_type=record_type,
+        record_id=record_id,
+        changes=changes,
+        detail=detail,
+    )
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     username: str | None = None

@@ -16,7 +16,6 @@ from inbox.delivery import Delivery
 from inbox.models import Conversation, Message
 from inbox.service import Inbox, Viewer
 from switchboard.accounts_model import User
-from switchboard.bus import InMemoryBus
 from switchboard.errors import Invalid, NotFound, TooLarge
 from switchboard.files import (
     DOCX,
@@ -202,14 +201,6 @@ async def test_only_paths_the_store_made_can_be_opened(store: FileStore, path: s
 
 
 # --- attachments on messages ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def inbox(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Inbox]:
-    bus = InMemoryBus()
-    await bus.start()
-    yield Inbox(sessions, bus)
-    await bus.close()
 
 
 def chat(external_id: str, sender: str) -> InboundMessage:

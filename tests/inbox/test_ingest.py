@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,19 +16,6 @@ from switchboard.errors import Invalid, NotFound
 from switchboard.jobs import JobRegistry, Worker
 from switchboard.permissions import Role
 from tests.conftest import MakeUser
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[InMemoryBus]:
-    bus = InMemoryBus()
-    await bus.start()
-    yield bus
-    await bus.close()
-
-
-@pytest.fixture
-def inbox(sessions: async_sessionmaker[AsyncSession], bus: InMemoryBus) -> Inbox:
-    return Inbox(sessions, bus)
 
 
 def chat(

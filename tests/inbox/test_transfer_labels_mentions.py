@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,18 +20,10 @@ from switchboard import accounts
 from switchboard.accounts_model import User
 from switchboard.audit import SYSTEM, Actor
 from switchboard.audit_model import AuditEntry
-from switchboard.bus import InMemoryBus, Subscription
+from switchboard.bus import Subscription
 from switchboard.errors import Invalid, NotFound
 from switchboard.permissions import Role
 from tests.conftest import MakeUser, Person
-
-
-@pytest.fixture
-async def inbox(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Inbox]:
-    bus = InMemoryBus()
-    await bus.start()
-    yield Inbox(sessions, bus)
-    await bus.close()
 
 
 def chat(external_id: str, sender: str) -> InboundMessage:

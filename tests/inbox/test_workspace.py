@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.model import Channel, InboundMessage
 from inbox.models import Conversation
 from inbox.service import Inbox, Viewer
-from switchboard.bus import InMemoryBus
 from switchboard.permissions import Role
 from tests.conftest import MakeUser
-
-
-@pytest.fixture
-async def inbox(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Inbox]:
-    bus = InMemoryBus()
-    await bus.start()
-    yield Inbox(sessions, bus)
-    await bus.close()
 
 
 def chat(external_id: str, sender: str) -> InboundMessage:

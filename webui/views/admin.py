@@ -67,10 +67,9 @@ async def user_detail(request: web.Request, *, error: DomainError | None = None)
         user = await accounts.get_user(db, user_id)
         branches = await accounts.list_branches(db)
         if error is None:
-            await audit.record(
+            await audit.record_change(
                 db,
                 actor,
-                category=audit.Category.RECORD,
                 module="users",
                 action=audit.AuditAction.READ,
                 record_type="user",
