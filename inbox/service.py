@@ -536,6 +536,7 @@ class Inbox:
                     "assignee_id": conversation.assignee_id,
                     "branch_id": conversation.branch_id,
                     "channel": conversation.last_inbound_channel,
+                    "account_id": conversation.last_inbound_account,
                     "labels": list(conversation.labels or []),
                 },
                 "contact": dataclasses.asdict(card) if card else None,
@@ -594,6 +595,57 @@ class Inbox:
                 CustomerMessage(m.id, m.direction, m.kind, m.body, m.external_id, m.created_at)
                 for m in await session.scalars(query)
             ]
+
+    async def conversation_of_identity(
+        self, channel: Channel | str, account_id: str, sender_id: str
+    ) -> dict[str, Any] | None:
+        """The latest conversation of the customer behind this channel identity, as bus events carry it
+        (for the visitor's "typing…"); None while the identity has written nothing."""
+        channel_value = channel.value if isinstance(channel, Channel) else channel
+        query = (
+            select(
+                Conversation.id,
+                Conversation.contact_id,
+                Conversation.status,
+                Conversation.assignee_id,
+                Conversation.branch_id,
+            )
+            .join(ContactIdentity, ContactIdentity.contact_id == Conversation.contact_id)
+            .where(
+                ContactIdentity.channel == channel_value,
+                ContactIdentity.account_id == account_id,
+                ContactIdentity.external_id == sender_id,
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        async with self.sessions() as session:
+            row = (await session.execute(query)).first()
+        return dict(row._mapping) if row is not None else None
+
+    async def reply_identity(self, viewer: Viewer, conversation_id: int) -> tuple[str, str, str] | None:
+        """Where a reply would go by default — (channel, account id, customer's id on it), the identity
+        the customer last wrote from — if the viewer may see the conversation; None otherwise, so a caller
+        cannot tell a hidden conversation from a missing one."""
+        async with self.sessions() as session:
+            conversation = await session.scalar(
+                select(Conversation).where(Conversation.id == conversation_id, visible_to(viewer))
+            )
+            if conversation is None or conversation.last_inbound_channel is None:
+                return None
+            identity = await session.scalar(
+                select(ContactIdentity)
+                .where(
+                    ContactIdentity.contact_id == conversation.contact_id,
+                    ContactIdentity.channel == conversation.last_inbound_channel,
+                    ContactIdentity.account_id == conversation.last_inbound_account,
+                )
+                .order_by(ContactIdentity.id.desc())
+                .limit(1)
+            )
+        if identity is None:
+            return None
+        return identity.channel, identity.account_id, identity.external_id
 
     async def set_status(
         self, viewer: Viewer, conversation_id: int, status: str, *, snooze_until: dt.datetime | None = None

@@ -5,22 +5,29 @@ The bus has no history (a tab that was away misses what happened meanwhile), so 
 passes `?after=<last message id it saw>` and first gets the catch-up from the database, then the live
 events. The subscription is opened before the catch-up is read, so nothing falls between the two; a
 message in both is sent once. Every frame is JSON: `{"type": "message" | "status" | "conversation" |
-"removed" | "resync" | "ready" | "notification", ...}`; a notification goes only to its person.
+"typing" | "removed" | "resync" | "ready" | "notification", ...}`; a notification goes only to its person.
+
+The tab says one thing back: `{"type": "typing", "conversation_id": N}` while the agent types a reply,
+which shows "typing…" to the customer when they last wrote from the web chat and the agent may see the
+conversation. Anything else is ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import time
 import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
+from channels import webchat
 from inbox.service import Inbox, Viewer
-from switchboard.bus import Subscription
+from switchboard.bus import EventBus, Subscription
 from webui import keys
 from webui.security import current_user
 
@@ -28,12 +35,19 @@ log = logging.getLogger(__name__)
 
 LIVE_SOCKETS = web.AppKey("live_sockets", weakref.WeakSet[web.WebSocketResponse])
 HEARTBEAT_SECONDS = 25.0  # under the usual 60 s proxy idle timeout; a dead peer is dropped after it
-MAX_CLIENT_FRAME = 4096  # the tab only ever says nothing; anything big is not ours
+MAX_CLIENT_FRAME = 4096  # the tab only ever says "typing"; anything big is not ours
 CATCHUP_PAGE = 500
 CATCHUP_MAX = 5000  # further behind than this, the tab reloads its lists instead ("resync")
 WATCHED_AT_START = 200  # conversations the tab probably shows, so it can be told when one leaves its view
 NOTIFICATION_TOPIC = "inbox.notification"
-_FRAME_TYPES = {"inbox.message": "message", "inbox.status": "status", "inbox.conversation": "conversation"}
+TYPING_EVERY = 1.0  # seconds: the tab sends "typing" every 2 s; faster than this per conversation is dropped
+TYPING_REMEMBERED = 64  # conversations whose last "typing" one feed remembers
+_FRAME_TYPES = {
+    "inbox.message": "message",
+    "inbox.status": "status",
+    "inbox.conversation": "conversation",
+    "inbox.typing": "typing",
+}
 
 
 def setup_live(app: web.Application) -> None:
@@ -85,7 +99,9 @@ async def live_feed(request: web.Request) -> web.StreamResponse:
     if sockets is None:
         raise RuntimeError("setup_live(app) was not called by the composition root")
     user = current_user(request)
-    feed = _Feed(ws, Viewer(user.id, user.role, user.branch_id), request.app[keys.INBOX], after)
+    feed = _Feed(
+        ws, Viewer(user.id, user.role, user.branch_id), request.app[keys.INBOX], after, request.app[keys.BUS]
+    )
     await ws.prepare(request)
     sockets.add(ws)
     try:
@@ -106,8 +122,9 @@ async def _serve(ws: web.WebSocketResponse, feed: _Feed, subscription: Subscript
         await feed.start()
         forwarder = asyncio.create_task(feed.forward(events), name=f"live feed of user {feed.viewer.user_id}")
         try:
-            async for _frame in ws:  # reading keeps pings and the close handshake flowing
-                pass
+            async for frame in ws:  # reading keeps pings and the close handshake flowing
+                if frame.type is WSMsgType.TEXT:
+                    await feed.from_tab(frame.data)
         finally:
             forwarder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -117,11 +134,15 @@ async def _serve(ws: web.WebSocketResponse, feed: _Feed, subscription: Subscript
 class _Feed:
     """What one tab is sent: only conversations its viewer may see, each catch-up message once."""
 
-    def __init__(self, ws: web.WebSocketResponse, viewer: Viewer, inbox: Inbox, after: int) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, viewer: Viewer, inbox: Inbox, after: int, bus: EventBus
+    ) -> None:
         self.ws = ws
         self.after = after
         self.viewer = viewer
         self.inbox = inbox
+        self.bus = bus
+        self.typed: dict[int, float] = {}  # conversation id -> when its last "typing" went out
         self.caught_up: set[int] = set()  # message ids sent by the catch-up, not to be sent again live
         self.watched: set[int] = set()  # conversations the tab shows, told when they leave its view
 
@@ -147,6 +168,37 @@ class _Feed:
             if len(self.caught_up) >= CATCHUP_MAX:
                 await self.ws.send_json({"type": "resync"})
                 return
+
+    async def from_tab(self, text: str) -> None:
+        """A frame the tab sent: only "typing" means anything; it never gets an answer."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(data, dict) or data.get("type") != "typing":
+            return
+        conversation_id = data.get("conversation_id")
+        if not isinstance(conversation_id, int) or isinstance(conversation_id, bool) or conversation_id <= 0:
+            return
+        await self._agent_typing(conversation_id)
+
+    async def _agent_typing(self, conversation_id: int) -> None:
+        """Show "typing…" in the widget of the visitor behind the conversation, if the viewer may see it
+        and the customer last wrote from the web chat. Throttled per conversation; best-effort."""
+        now = time.monotonic()
+        if now - self.typed.get(conversation_id, -TYPING_EVERY) < TYPING_EVERY:
+            return
+        if len(self.typed) >= TYPING_REMEMBERED:
+            self.typed.clear()
+        self.typed[conversation_id] = now
+        target = await self.inbox.reply_identity(self.viewer, conversation_id)
+        if target is None or target[0] != webchat.CHANNEL.value:
+            return
+        _, account_id, visitor_id = target
+        try:
+            await webchat.publish_typing(self.bus, account_id, visitor_id)
+        except Exception:
+            log.warning("could not tell a visitor that user %s is typing", self.viewer.user_id, exc_info=True)
 
     async def forward(self, events: Subscription) -> None:
         """Copy matching bus events to the socket until either ends; a full queue means the tab fell

@@ -314,6 +314,52 @@ async def test_reply_note_status_and_assignment(
         assert sorted(notes) == ["note", "text", "text"]
 
 
+async def test_a_reply_goes_to_the_identity_the_agent_picks(
+    sign_in: Callable[..., Any], app: web.Application
+) -> None:
+    """One customer on the web chat and Telegram (matched by phone): the reply goes to the last channel
+    unless the agent picks another identity; a channel the customer has not used is refused."""
+    admin = await sign_in(Role.ADMIN)
+    inbox = app[keys.INBOX]
+    await inbox.ingest(chat("tg-1", "4711", channel=Channel.TELEGRAM, sender_phone="+37369123456"))
+    web_chat = await inbox.ingest(chat("wc-1", "visitor-1", sender_phone="069123456"))
+    assert not web_chat.new_contact and not web_chat.new_conversation
+    conv = web_chat.conversation_id
+    status, thread = await admin.get(f"/api/v1/conversations/{conv}")
+    assert status == 200
+    assert (thread["conversation"]["channel"], thread["conversation"]["account_id"]) == ("webchat", "site")
+    identities = {(i["channel"], i["account_id"], i["external_id"]) for i in thread["contact"]["identities"]}
+    assert identities == {("telegram", "site", "4711"), ("webchat", "site", "visitor-1")}
+
+    path = f"/api/v1/conversations/{conv}/messages"
+    status, data = await admin.post(
+        path, {"body": "pe Telegram", "channel": "telegram", "account_id": "site"}
+    )
+    assert status == 201 and data["message"]["channel"] == "telegram"
+    status, data = await admin.post(path, {"body": "tot pe Telegram", "channel": "telegram"})
+    assert status == 201 and data["message"]["channel"] == "telegram"
+    status, data = await admin.post(path, {"body": "pe chat"})
+    assert status == 201 and data["message"]["channel"] == "webchat"
+    status, data = await admin.post(path, {"body": "pe Viber", "channel": "viber"})
+    assert status == 422 and data["error"]["field"] == "channel"
+    status, data = await admin.post(path, {"body": "notă", "note": True, "channel": "telegram"})
+    assert status == 201 and (data["message"]["kind"], data["message"]["channel"]) == ("note", None)
+    async with app[keys.SESSIONS]() as db:
+        sent = await db.execute(
+            select(Message.body, Message.channel).where(
+                Message.conversation_id == conv, Message.direction == "out"
+            )
+        )
+        assert sorted(sent.all()) == sorted(
+            [
+                ("pe Telegram", "telegram"),
+                ("tot pe Telegram", "telegram"),
+                ("pe chat", "webchat"),
+                ("notă", None),
+            ]
+        )
+
+
 async def test_bad_bodies_are_400_and_bad_fields_422(floor: Floor) -> None:
     path = f"/api/v1/conversations/{floor.conv['a_own']}/messages"
     for raw in ["{", "", "[1, 2]", '"text"', "\xff"]:

@@ -19,6 +19,7 @@
   var API = HUB + "/widget/" + encodeURIComponent(KEY);
   var NS = "sbw:" + KEY + ":";
   var POLL_MS = 3000;
+  var TYPING_EVERY_MS = 2000;
   var MAX_BODY = 2000;
 
   var STRINGS = {
@@ -437,6 +438,7 @@
     if (!body) { return false; }
     if (body.length > MAX_BODY) { systemNote(t("tooLong")); return false; }
     var payload = payloadFor(body, extra);
+    typingSentAt = 0; // the message ends the agent's "typing…": the next keystroke starts a new one
     var node = el("div", "msg mine pending", body);
     list.appendChild(node);
     addClear();
@@ -543,6 +545,14 @@
   compose.addEventListener("submit", function (e) {
     e.preventDefault();
     if (send(input.value)) { input.value = ""; }
+  });
+  // "typing…" for the agent: over the socket only (never by polling), at most one frame every 2 s.
+  var typingSentAt = 0;
+  input.addEventListener("input", function () {
+    var now = Date.now();
+    if (!input.value.trim() || !wsOpen || !ws || now - typingSentAt < TYPING_EVERY_MS) { return; }
+    typingSentAt = now;
+    try { ws.send(JSON.stringify({ type: "typing" })); } catch (e) { /* the socket is closing */ }
   });
   input.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey) {

@@ -26,7 +26,8 @@ _TRUE = ("1", "true", "on", "yes")
 
 async def upload_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/conversations/{id}/attachments`, multipart: `file` (required), `body` (a caption),
-    `note` (`true` keeps it as a private note). Answers 201 with the message, as sending a reply does."""
+    `note` (`true` keeps it as a private note), `channel` / `account_id` (another identity of the
+    customer, as for a reply). Answers 201 with the message, as sending a reply does."""
     conversation_id = forms.path_int(request, "id")
     if request.content_type != "multipart/form-data":
         raise Invalid(N_("Send the file as multipart/form-data."), field="file")
@@ -34,6 +35,8 @@ async def upload_api(request: web.Request) -> web.StreamResponse:
     stored: StoredFile | None = None
     try:
         body, note = "", False
+        channel: str | None = None
+        account_id: str | None = None
         reader = await request.multipart()
         async for part in reader:
             if not isinstance(part, BodyPartReader):
@@ -48,12 +51,16 @@ async def upload_api(request: web.Request) -> web.StreamResponse:
                 body = await _field_text(part)
             elif part.name == "note":
                 note = (await _field_text(part)).strip().lower() in _TRUE
+            elif part.name == "channel":
+                channel = (await _field_text(part)).strip() or None
+            elif part.name == "account_id":
+                account_id = (await _field_text(part)).strip() or None
             else:
                 await _field_text(part)  # `_csrf` and the like: read (bounded) and ignored
         if stored is None:
             raise Invalid(N_("Choose a file to send."), field="file")
         message = await request.app[keys.INBOX].attach(
-            viewer_of(request), conversation_id, stored, body, note
+            viewer_of(request), conversation_id, stored, body, note, channel=channel, account_id=account_id
         )
     except BaseException:
         if stored is not None:

@@ -35,6 +35,8 @@ PREFLIGHT_MAX_AGE = 600
 STATUS_EVERY = 60.0  # seconds between "is anyone there?" updates on an idle socket
 SEND_RATE = (10, 10.0)  # messages per visitor: 10 at once, then one a second
 READ_RATE = (20, 10.0)  # polls and history reads per visitor
+TYPING_RATE = (2, 2.0)  # "typing…" frames per visitor: the widget sends one every 2 s while typing
+TYPING_TOPIC = "inbox.typing"
 
 
 @dataclass
@@ -42,6 +44,7 @@ class WebchatState:
     send_limiter: RateLimiter
     read_limiter: RateLimiter
     online: OnlineStatus
+    typing_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(*TYPING_RATE))
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
 
 
@@ -280,8 +283,9 @@ async def _history(
 
 
 async def socket(request: web.Request) -> web.StreamResponse:
-    """One visitor's live line: frames in are messages (`{"type": "message", ...}` like the POST body) or
-    pings; frames out are acks, errors, replies, "typing" and online status."""
+    """One visitor's live line: frames in are messages (`{"type": "message", ...}` like the POST body),
+    pings and "typing" (which gets no answer); frames out are acks, errors, replies, "typing" and online
+    status."""
     widget = await _widget(request)
     state = _state(request)
     try:
@@ -310,7 +314,9 @@ async def socket(request: web.Request) -> web.StreamResponse:
         async for frame in ws:
             if frame.type is not WSMsgType.TEXT:
                 continue
-            await ws.send_json(await _frame(request.app, widget, visitor_id, frame.data))
+            answer = await _frame(request.app, widget, visitor_id, frame.data)
+            if answer is not None:
+                await ws.send_json(answer)
     except ConnectionResetError:  # the visitor went away mid-send
         pass
     finally:
@@ -323,7 +329,10 @@ async def socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _frame(app: web.Application, widget: WidgetConfig, visitor_id: str, text: str) -> dict[str, Any]:
+async def _frame(
+    app: web.Application, widget: WidgetConfig, visitor_id: str, text: str
+) -> dict[str, Any] | None:
+    """The answer to one frame from the visitor, or None for a frame that gets none ("typing")."""
     try:
         data = json.loads(text)
     except ValueError:
@@ -331,6 +340,9 @@ async def _frame(app: web.Application, widget: WidgetConfig, visitor_id: str, te
     kind = data.get("type") if isinstance(data, dict) else None
     if kind == "ping":
         return {"type": "pong"}
+    if kind == "typing":
+        await _visitor_typing(app, widget, visitor_id)
+        return None
     if kind != "message":
         return {"type": "error", "status": 400, "reason": "unknown frame type"}
     assert isinstance(data, dict)
@@ -345,6 +357,22 @@ async def _frame(app: web.Application, widget: WidgetConfig, visitor_id: str, te
             error["retry_after"] = round(exc.retry_after, 1)
         return error
     return {"type": "ack", **ack}
+
+
+async def _visitor_typing(app: web.Application, widget: WidgetConfig, visitor_id: str) -> None:
+    """Tell the agents who may see the visitor's conversation that the visitor is typing. Best-effort and
+    never stored: a visitor typing too often, or before their first message, is ignored."""
+    if app[WEBCHAT].typing_limiter.take(f"{widget.id}:{visitor_id}"):
+        return
+    conversation = await app[keys.INBOX].conversation_of_identity(
+        webchat.CHANNEL, widget.account_id, visitor_id
+    )
+    if conversation is None:
+        return
+    try:
+        await app[keys.BUS].publish(TYPING_TOPIC, {"conversation": conversation})
+    except Exception:
+        log.warning("could not publish a visitor's typing", exc_info=True)
 
 
 async def _pump(ws: web.WebSocketResponse, subscription: Subscription, state: WebchatState) -> None:

@@ -31,6 +31,8 @@ const OPEN_STATUSES = ["open", "pending", "snoozed"];
 const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
 const MAX_BACKOFF = 30000;
 const RECENT_MAX = 300;
+const TYPING_SHOWN_MS = 4000; // how long a customer's "typing…" stays up without another frame
+const TYPING_EVERY_MS = 2000; // at most one "I am typing" frame to the customer this often
 
 const state = {
   scope: "all",
@@ -48,6 +50,10 @@ const state = {
   threadSeq: 0,
   sending: false,
   recent: new Map(), // the last messages the feed delivered, for threads whose fetch they overtook
+  typing: new Map(), // conversation id -> timer ending the customer's "typing…"
+  typingSentAt: 0, // when the last "typing" frame went to the feed (the agent typing a reply)
+  typingSentFor: null, // … and for which conversation
+  replyPick: null, // {conversationId, key}: the identity the agent picked to reply on, "channel|account"
 };
 
 // --- small helpers -------------------------------------------------------------------------------
@@ -231,7 +237,9 @@ function conversationNode(c) {
       el("span", { className: "conversation-name text-truncate flex-fill", text: name }),
       unread ? el("span", { className: "badge bg-red text-red-fg conversation-unread", text: String(unread) }) : null,
     ),
-    el("div", { className: "conversation-snippet small text-secondary", text: c.last_message || "" }),
+    state.typing.has(c.id)
+      ? el("div", { className: "conversation-snippet conversation-typing small text-green", text: T.typing })
+      : el("div", { className: "conversation-snippet small text-secondary", text: c.last_message || "" }),
     c.labels?.length
       ? el(
           "div",
@@ -315,6 +323,8 @@ async function openConversation(id, { push = true, focus = false, quiet = false 
   renderHeader();
   renderThread();
   renderContact();
+  renderReplyChannel();
+  renderTyping();
   if (keepScroll) $("#thread").scrollTop = scrollTop;
   if (!quiet) setError("");
   if (focus) $("#reply-body").focus();
@@ -351,6 +361,7 @@ function closeThread(notice) {
   state.thread = null;
   state.threadSeq++;
   markActive();
+  renderTyping();
   $("#thread-view").hidden = true;
   $("#thread-empty").hidden = false;
   $("#contact-panel").replaceChildren(
@@ -571,6 +582,7 @@ function contactSaved(updated) {
   if (state.thread?.contact?.id === updated.id) state.thread.contact = updated;
   if (state.thread) renderHeader();
   renderContact();
+  renderReplyChannel();
   refreshListSoon(300);
 }
 
@@ -617,6 +629,111 @@ function leadNode(lead) {
   );
 }
 
+// --- the reply channel and "typing…" -------------------------------------------------------------
+
+function identityKey(i) {
+  return `${i.channel}|${i.account_id}`;
+}
+
+/** The customer's identities a reply can go to, one per channel account (the server picks the latest
+ * identity on an account, so two visitors of one widget are one choice). */
+function replyTargets() {
+  const byKey = new Map();
+  for (const i of state.thread?.contact?.identities || []) {
+    byKey.delete(identityKey(i));
+    byKey.set(identityKey(i), i);
+  }
+  return [...byKey.values()];
+}
+
+function identityLabel(i) {
+  const who = i.display_name || (i.channel === "webchat" ? "" : i.external_id);
+  return who ? `${channelLabel(i.channel)} · ${who}` : channelLabel(i.channel);
+}
+
+/** The identity the reply goes to: the agent's pick for this conversation, else the customer's last
+ * channel account. Null when the customer has one identity (the server's default is the only choice). */
+function replyTarget() {
+  const targets = replyTargets();
+  if (targets.length < 2 || !state.thread) return null;
+  const { conversation } = state.thread;
+  const picked = state.replyPick?.conversationId === conversation.id ? state.replyPick.key : null;
+  return (
+    targets.find((i) => identityKey(i) === picked) ||
+    targets.find((i) => i.channel === conversation.channel && i.account_id === conversation.account_id) ||
+    targets.findLast((i) => i.channel === conversation.channel) ||
+    targets[targets.length - 1]
+  );
+}
+
+/** The reply box's channel picker: hidden for a note and for a customer with one identity. */
+function renderReplyChannel() {
+  const box = $("#reply-channel-box");
+  const select = $("#reply-channel");
+  const targets = replyTargets();
+  const target = replyTarget();
+  if (!target || $("#reply-note").checked) {
+    box.hidden = true;
+    return;
+  }
+  select.replaceChildren(
+    ...targets.map((i) => el("option", { value: identityKey(i), text: identityLabel(i), dataset: { channel: i.channel } })),
+  );
+  select.value = identityKey(target);
+  $("#reply-channel-badge").replaceChildren(channelBadge(target.channel));
+  box.hidden = false;
+}
+
+/** What a reply sends besides its body: the picked identity, never for a note. */
+function replyRoute(note) {
+  const target = note ? null : replyTarget();
+  return target ? { channel: target.channel, account_id: target.account_id } : {};
+}
+
+/** The customer is typing: say so in the thread header and the list for a few seconds. */
+function showTyping(conversationId) {
+  clearTimeout(state.typing.get(conversationId));
+  state.typing.set(
+    conversationId,
+    setTimeout(() => stopTyping(conversationId), TYPING_SHOWN_MS),
+  );
+  typingChanged(conversationId);
+}
+
+function stopTyping(conversationId) {
+  if (!state.typing.has(conversationId)) return;
+  clearTimeout(state.typing.get(conversationId));
+  state.typing.delete(conversationId);
+  typingChanged(conversationId);
+}
+
+function typingChanged(conversationId) {
+  const item = state.items.find((c) => c.id === conversationId);
+  if (item) replaceItem(item);
+  renderTyping();
+}
+
+function renderTyping() {
+  const id = state.thread?.conversation.id;
+  $("#thread-typing").hidden = !(id !== undefined && state.openId === id && state.typing.has(id));
+}
+
+/** The agent is typing a reply: tell the customer (the hub passes it on to a web chat visitor only). */
+function sendTyping() {
+  if (!state.thread || $("#reply-note").checked || !$("#reply-body").value.trim()) return;
+  const id = state.thread.conversation.id;
+  const target = replyTarget();
+  const channel = target ? target.channel : state.thread.conversation.channel;
+  if (channel !== "webchat") return;
+  const socket = state.socket;
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  const now = Date.now();
+  if (state.typingSentFor === id && now - state.typingSentAt < TYPING_EVERY_MS) return;
+  state.typingSentAt = now;
+  state.typingSentFor = id;
+  socket.send(JSON.stringify({ type: "typing", conversation_id: id }));
+}
+
 // --- actions ------------------------------------------------------------------------------------
 
 async function sendReply() {
@@ -628,8 +745,10 @@ async function sendReply() {
   setError("");
   try {
     const id = state.thread.conversation.id;
-    const data = await api(`/api/v1/conversations/${id}/messages`, { body, note: $("#reply-note").checked });
+    const note = $("#reply-note").checked;
+    const data = await api(`/api/v1/conversations/${id}/messages`, { body, note, ...replyRoute(note) });
     box.value = "";
+    state.typingSentAt = 0; // the reply ends the customer's "typing…": the next keystroke starts a new one
     if (state.thread && belongsToThread(data.message)) upsertThreadMessage(data.message);
   } catch (error) {
     report(error);
@@ -646,7 +765,9 @@ async function uploadFile(file) {
   const caption = box.value.trim();
   const form = new FormData();
   if (caption) form.append("body", caption);
-  if ($("#reply-note").checked) form.append("note", "true");
+  const note = $("#reply-note").checked;
+  if (note) form.append("note", "true");
+  for (const [key, value] of Object.entries(replyRoute(note))) form.append(key, value);
   form.append("file", file, file.name);
   state.sending = true;
   $("#reply-send").disabled = true;
@@ -789,6 +910,9 @@ function onFrame(frame) {
     case "conversation":
       onConversation(frame.conversation);
       break;
+    case "typing":
+      if (frame.conversation?.id !== undefined) showTyping(frame.conversation.id);
+      break;
     case "removed":
       removeItem(frame.conversation_id);
       if (state.openId === frame.conversation_id) closeThread(T.removed);
@@ -808,6 +932,7 @@ function onFrame(frame) {
 function onMessage(frame) {
   const { message, conversation } = frame;
   if (frame.type === "message") state.cursor = Math.max(state.cursor, message.id);
+  if (frame.type === "message" && message.direction === "in") stopTyping(conversation.id);
   remember(message);
   if (belongsToThread(message)) {
     upsertThreadMessage(message);
@@ -903,8 +1028,15 @@ function wire() {
   });
   $("#attach-button").addEventListener("click", () => $("#attach-input").click());
   $("#attach-input").addEventListener("change", (event) => uploadFile(event.target.files[0]));
+  $("#reply-body").addEventListener("input", sendTyping);
   $("#reply-note").addEventListener("change", (event) => {
     $("#reply-form").classList.toggle("reply-note", event.target.checked);
+    renderReplyChannel();
+  });
+  $("#reply-channel").addEventListener("change", (event) => {
+    if (!state.thread) return;
+    state.replyPick = { conversationId: state.thread.conversation.id, key: event.target.value };
+    renderReplyChannel();
   });
   $("#resolve-button").addEventListener("click", () => changeStatus("resolved").catch(report));
   $("#reopen-button").addEventListener("click", () => changeStatus("open").catch(report));
