@@ -11,14 +11,14 @@ import re
 from dataclasses import dataclass, field
 
 import phonenumbers
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.model import VisitSource
 from crm_core.models import Contact, ContactIdentity, Lead
 from switchboard import audit
 from switchboard.audit import Actor
-from switchboard.db import insert_ignoring_duplicates, utcnow
+from switchboard.db import cast_table, insert_ignoring_duplicates, utcnow
 from switchboard.errors import N_, Invalid, NotFound
 
 
@@ -52,6 +52,20 @@ class Resolved:
 
 
 _CONTACT_KEYS = (Contact.id, Contact.branch_id, Contact.owner_id)
+_IDENTITIES = cast_table(ContactIdentity)
+# Built once with bound parameters: these run for every inbound message of every channel.
+_BY_IDENTITY = (
+    select(*_CONTACT_KEYS)
+    .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
+    .where(
+        ContactIdentity.channel == bindparam("channel"),
+        ContactIdentity.account_id == bindparam("account_id"),
+        ContactIdentity.external_id == bindparam("external_id"),
+    )
+)
+_BY_PHONE = select(*_CONTACT_KEYS).where(Contact.phone == bindparam("phone")).order_by(Contact.id).limit(1)
+_INSERT_CONTACT = insert(cast_table(Contact)).returning(cast_table(Contact).c.id)
+_INSERT_LEAD = insert(cast_table(Lead))
 
 
 async def resolve_contact(
@@ -69,25 +83,13 @@ async def resolve_contact(
     """Core statements, not ORM objects: this runs for every inbound message of every channel."""
     known = (
         await session.execute(
-            select(*_CONTACT_KEYS)
-            .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
-            .where(
-                ContactIdentity.channel == channel,
-                ContactIdentity.account_id == account_id,
-                ContactIdentity.external_id == external_id,
-            )
+            _BY_IDENTITY, {"channel": channel, "account_id": account_id, "external_id": external_id}
         )
     ).first()
     if known is not None:
         return Resolved(known.id, known.branch_id, known.owner_id, created=False, identity_created=False)
     e164 = normalise_phone(phone, region)
-    found = None
-    if e164:
-        found = (
-            await session.execute(
-                select(*_CONTACT_KEYS).where(Contact.phone == e164).order_by(Contact.id).limit(1)
-            )
-        ).first()
+    found = (await session.execute(_BY_PHONE, {"phone": e164})).first() if e164 else None
     if found is not None:
         contact_id, branch_id, owner_id = found.id, found.branch_id, found.owner_id
     else:
@@ -95,20 +97,19 @@ async def resolve_contact(
         now = utcnow()
         contact_id = (
             await session.execute(
-                insert(Contact)
-                .values(
-                    first_name=first,
-                    last_name=last,
-                    phone=e164,
-                    language=language,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(Contact.id)
+                _INSERT_CONTACT,
+                {
+                    "first_name": first,
+                    "last_name": last,
+                    "phone": e164,
+                    "language": language,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
         ).scalar_one()
         branch_id = owner_id = None
-        await session.execute(insert(Lead).values(**_lead_values(contact_id, channel, source, now)))
+        await session.execute(_INSERT_LEAD, _lead_values(contact_id, channel, source, now))
     linked = await _link_identity(session, contact_id, channel, account_id, external_id, name)
     if linked != contact_id:  # another request linked this identity first: adopt its contact
         if found is None:
@@ -136,16 +137,15 @@ async def _link_identity(
     """Insert the identity unless another request just did, and return the contact it belongs to: two
     webhooks racing for a new customer end with one identity, and the loser adopts the winner's contact."""
     inserted = await session.execute(
-        insert_ignoring_duplicates(session, ContactIdentity)
-        .values(
-            contact_id=contact_id,
-            channel=channel,
-            account_id=account_id,
-            external_id=external_id,
-            display_name=(name or "")[:200] or None,
-            created_at=utcnow(),
-        )
-        .returning(ContactIdentity.id)
+        insert_ignoring_duplicates(session, _IDENTITIES, "id"),
+        {
+            "contact_id": contact_id,
+            "channel": channel,
+            "account_id": account_id,
+            "external_id": external_id,
+            "display_name": (name or "")[:200] or None,
+            "created_at": utcnow(),
+        },
     )
     if inserted.scalar_one_or_none() is not None:
         return contact_id

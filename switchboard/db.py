@@ -9,12 +9,13 @@ for it in asyncio, rather than in SQLite's busy handler, which sleeps up to 100 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -116,11 +117,28 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield session
 
 
-def insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Any:
-    """`INSERT … ON CONFLICT DO NOTHING` on either backend: a racing duplicate costs no savepoint."""
-    if is_postgres(session):
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+def cast_table(model: type[Base]) -> Table:
+    """The Core table of a mapped class, typed as a `Table` (for statements built once at import)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def insert_ignoring_duplicates(session: AsyncSession, table: Table, *returning: str) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING [RETURNING …]` on either backend, built once per table: a racing
+    duplicate costs no savepoint, and hot paths pass their values as parameters (building a statement
+    with inline values costs more CPU than running it)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return _insert_ignoring(dialect, table, returning)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_ignoring(dialect: str, table: Table, returning: tuple[str, ...]) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).on_conflict_do_nothing()
+    if returning:
+        return statement.returning(*(table.c[name] for name in returning))
+    return statement
 
 
 def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
