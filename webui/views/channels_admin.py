@@ -16,6 +16,7 @@ from switchboard.errors import N_, DomainError, Invalid
 from webui import forms, i18n, keys
 from webui.security import client_ip, current_user
 from webui.templating import render
+from webui.views.widget import forget_widgets
 
 LANGUAGE_CHOICES: tuple[tuple[str, str], ...] = (("ro", "Română"), ("en", "English"), ("ru", "Русский"))
 DEFAULTS: dict[str, Any] = {
@@ -180,6 +181,7 @@ async def widget_update(request: web.Request) -> web.StreamResponse:
             raise
         return await widget_page(request, error=exc, values=_values_from(form))
     await forms.flash(request, i18n.gettext("Changes saved."))
+    forget_widgets(request.app)
     raise web.HTTPFound(f"/admin/channels/widgets/{widget_id}")
 
 
@@ -197,6 +199,7 @@ async def widget_regenerate_key(request: web.Request) -> web.StreamResponse:
     await forms.flash(
         request, i18n.gettext("New key made. Replace the snippet on every site that embeds this widget.")
     )
+    forget_widgets(request.app)
     raise web.HTTPFound(f"/admin/channels/widgets/{widget_id}")
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -46,9 +47,13 @@ class WebchatState:
     online: OnlineStatus
     typing_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(*TYPING_RATE))
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
+    # Every visitor request names its widget: remember each for a few seconds instead of asking the
+    # database every time. An admin's change (origins, key, active) takes effect within WIDGET_TTL.
+    widgets: dict[str, tuple[float, WidgetConfig | None]] = field(default_factory=dict)
 
 
 WEBCHAT = web.AppKey("webchat", WebchatState)
+WIDGET_TTL = 5.0
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 _SET_UP = web.AppKey("webchat_set_up", bool)
 
@@ -90,6 +95,13 @@ async def _close_sockets(app: web.Application) -> None:
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
+def forget_widgets(app: web.Application) -> None:
+    """Drop this process's remembered widgets after an admin changed one (others catch up in WIDGET_TTL)."""
+    state = app.get(WEBCHAT)
+    if state is not None:
+        state.widgets.clear()
+
+
 def _state(request: web.Request) -> WebchatState:
     state = request.app.get(WEBCHAT)
     if state is None:
@@ -98,8 +110,18 @@ def _state(request: web.Request) -> WebchatState:
 
 
 async def _widget(request: web.Request) -> WidgetConfig:
-    async with request.app[keys.SESSIONS]() as session:
-        widget = await webchat.find_widget(session, request.match_info["key"])
+    key = request.match_info["key"]
+    cache = _state(request).widgets
+    now = time.monotonic()
+    cached = cache.get(key)
+    if cached is not None and now - cached[0] < WIDGET_TTL:
+        widget = cached[1]
+    else:
+        async with request.app[keys.SESSIONS]() as session:
+            widget = await webchat.find_widget(session, key)
+        if len(cache) > 10_000:  # keys that do not exist must not grow it without bound
+            cache.clear()
+        cache[key] = (now, widget)
     if widget is None:
         raise web.HTTPNotFound(reason="no such widget")
     return widget
