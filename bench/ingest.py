@@ -185,6 +185,7 @@ async def main() -> None:
             a = await accepted_per_second(url, SECONDS)
             print(f"(a) accepted messages, closed loop 32     {a:8.0f} msg/s")
             for rate in RATES:
+                await asyncio.sleep(2)  # let the previous phase's backlog (marks, autovacuum) settle
                 latencies, lost = await latency_at_rate(url, live, rate)
                 latencies.sort()
                 p50 = statistics.median(latencies) * 1000
