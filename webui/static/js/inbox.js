@@ -3,11 +3,11 @@
 // Everything a customer wrote reaches the page only through textContent and DOM APIs (the `el` helper),
 // never as HTML, so a message that looks like markup stays text.
 
+import { api as callApi, csrf } from "./api.js";
 import { contactEditor, isEditing, stopEditing } from "./contact_edit.js";
 
 const config = readJson("inbox-config");
 const T = readJson("inbox-strings");
-const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 const people = new Map(config.people.map((p) => [p.id, p.name]));
 
 const CHANNEL_ICONS = {
@@ -128,31 +128,7 @@ function setError(text) {
   $("#reply-error").textContent = text || "";
 }
 
-async function api(path, body) {
-  const init = { credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    init.method = "POST";
-    init.headers["Content-Type"] = "application/json";
-    init.headers["X-CSRF-Token"] = csrf;
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, init);
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    // an empty or non-JSON answer: the status says enough
-  }
-  if (response.status === 401) {
-    location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
-  }
-  if (!response.ok) {
-    const error = new Error(data?.error?.reason || T.error);
-    error.status = response.status;
-    throw error;
-  }
-  return data;
-}
+const api = (path, body) => callApi(path, body, T.error);
 
 function report(error) {
   console.error(error);

@@ -4,10 +4,10 @@
 //
 // Everything from the server (reply texts, labels, names) reaches the page as textContent only.
 
+import { api as callApi } from "./api.js";
 const T = readJson("inbox-tools-strings");
 const tools = readJson("inbox-tools-config");
 const inbox = readJson("inbox-config");
-const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 const TOKEN = /(?:^|\s)\/([a-z0-9_-]{0,30})$/;
 
 let current = null; // the open conversation ({id, status, assignee_id, branch_id, labels})
@@ -29,24 +29,7 @@ function node(tag, className, text) {
   return element;
 }
 
-async function api(path, body) {
-  const init = { credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    init.method = "POST";
-    init.headers["Content-Type"] = "application/json";
-    init.headers["X-CSRF-Token"] = csrf;
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, init);
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    // the status says enough
-  }
-  if (!response.ok) throw new Error(data?.error?.reason || T.error);
-  return data;
-}
+const api = (path, body) => callApi(path, body, T.error);
 
 function showError(error) {
   console.error(error);

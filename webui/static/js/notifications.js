@@ -4,9 +4,9 @@
 //
 // Notification texts quote what colleagues wrote: they reach the page only as textContent.
 
+import { api as callApi } from "./api.js";
 const root = document.getElementById("notifications");
 const T = JSON.parse(document.getElementById("notifications-strings").textContent);
-const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 const toggle = document.getElementById("notifications-toggle");
 const menu = document.getElementById("notifications-menu");
 const list = document.getElementById("notifications-list");
@@ -14,18 +14,7 @@ const badge = document.getElementById("notifications-count");
 
 const state = { items: [], unread: 0 };
 
-async function call(path, body) {
-  const init = { credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    init.method = "POST";
-    init.headers["Content-Type"] = "application/json";
-    init.headers["X-CSRF-Token"] = csrf;
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, init);
-  if (!response.ok) throw new Error(`${response.status}`);
-  return response.json();
-}
+const call = (path, body) => callApi(path, body);
 
 function renderCount() {
   badge.textContent = state.unread > 99 ? "99+" : String(state.unread);
