@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 import phonenumbers
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.model import VisitSource
@@ -87,6 +87,14 @@ async def resolve_contact(
         )
     ).first()
     if known is not None:
+        if phone:  # a number the customer shared later (Telegram contact) fills an empty phone
+            e164_known = normalise_phone(phone, region)
+            if e164_known:
+                await session.execute(
+                    update(Contact)
+                    .where(Contact.id == known.id, Contact.phone.is_(None))
+                    .values(phone=e164_known, updated_at=utcnow())
+                )
         return Resolved(known.id, known.branch_id, known.owner_id, created=False, identity_created=False)
     e164 = normalise_phone(phone, region)
     found = (await session.execute(_BY_PHONE, {"phone": e164})).first() if e164 else None

@@ -16,6 +16,9 @@ from aiohttp import web
 from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+from channels.accounts import Adapters
+from channels.model import Channel
+from channels.secrets import SecretBox
 from inbox.delivery import Delivery
 from inbox.service import Inbox
 from switchboard import accounts, migrate
@@ -91,6 +94,17 @@ async def _inbox(app: web.Application) -> AsyncIterator[None]:
     await inbox.close()
 
 
+async def _channels(app: web.Application) -> AsyncIterator[None]:
+    """The live adapter of each connected channel account (one client session each) and their senders."""
+    adapters = Adapters(
+        app[keys.SESSIONS], app[keys.CHANNEL_SECRETS], telegram_api_base=app[keys.SETTINGS].telegram_api_base
+    )
+    app[keys.CHANNEL_ADAPTERS] = adapters
+    app[keys.DELIVERY].add_sender(Channel.TELEGRAM, adapters.sender(Channel.TELEGRAM))
+    yield
+    await adapters.close()
+
+
 async def _worker(app: web.Application) -> AsyncIterator[None]:
     worker = Worker.from_settings(app[keys.SETTINGS], app[keys.SESSIONS], app[keys.JOBS])
     app[keys.WORKER] = worker
@@ -135,10 +149,11 @@ def build_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.LOGIN_POLICY] = login_policy(settings)
     app[keys.JOBS] = JobRegistry()
+    app[keys.CHANNEL_SECRETS] = SecretBox(settings.secret)
     app[keys.FILES] = FileStore(settings.files_root, settings.max_upload_bytes)
     setup_templates(app)
     setup_routes(app)
     setup_live(app)
-    app.cleanup_ctx.extend([_database, _bus, _inbox, _worker, _housekeeping])
+    app.cleanup_ctx.extend([_database, _bus, _inbox, _channels, _worker, _housekeeping])
     setup_webchat(app, before=_worker)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from channels import accounts_model as channel_accounts_model
 from channels import webchat_model
 from crm_core import models as crm_models
 from inbox import canned_model, notifications_model
@@ -15,6 +16,7 @@ __all__ = [
     "accounts_model",
     "audit_model",
     "canned_model",
+    "channel_accounts_model",
     "crm_models",
     "inbox_models",
     "jobs_model",

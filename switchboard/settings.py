@@ -77,6 +77,14 @@ class Settings(BaseSettings):
         None, description="Where uploaded attachments are stored. Unset: `<data_dir>/files`."
     )
     max_upload_mb: int = Field(20, ge=1, description="Largest attachment one upload may carry, in MiB.")
+    public_url: str | None = Field(
+        None,
+        description="The hub's public HTTPS address, for provider webhooks. "
+        "Unset: taken from the admin's request.",
+    )
+    telegram_api_base: str = Field(
+        "https://api.telegram.org", description="Telegram Bot API server (a local Bot API server or a fake)."
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from channels.accounts import Adapters
+from channels.secrets import SecretBox
 from inbox.delivery import Delivery
 from inbox.service import Inbox
 from switchboard.accounts import LoginPolicy
@@ -29,6 +31,8 @@ LOGIN_POLICY = web.AppKey("login_policy", LoginPolicy)
 INBOX = web.AppKey("inbox", Inbox)
 DELIVERY = web.AppKey("delivery", Delivery)
 FILES = web.AppKey("files", FileStore)
+CHANNEL_ADAPTERS = web.AppKey("channel_adapters", Adapters)
+CHANNEL_SECRETS = web.AppKey("channel_secrets", SecretBox)
 ROUTE_SPECS = web.AppKey("route_specs", dict[str, "RouteSpec"])
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -13,6 +13,7 @@ from webui.routes_channels import CHANNEL_ROUTES
 from webui.routes_inbox import INBOX_ROUTES
 from webui.routes_inbox_tools import INBOX_TOOLS_ROUTES
 from webui.routes_spec import PUBLIC, RouteSpec
+from webui.routes_webhooks import WEBHOOK_ROUTES
 from webui.routes_widget import WIDGET_ROUTES
 from webui.views import admin, api, auth, home, profile, system
 
@@ -97,7 +98,7 @@ CORE_ROUTES: tuple[RouteSpec, ...] = (
 )
 
 ROUTES: tuple[RouteSpec, ...] = (
-    CORE_ROUTES + INBOX_TOOLS_ROUTES + INBOX_ROUTES + WIDGET_ROUTES + CHANNEL_ROUTES
+    CORE_ROUTES + INBOX_TOOLS_ROUTES + INBOX_ROUTES + WIDGET_ROUTES + CHANNEL_ROUTES + WEBHOOK_ROUTES
 )
 
 STATIC_ROUTE = "static"

@@ -6,13 +6,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aiogram.types import User
 from aiohttp import web
 
+from channels import accounts as channel_accounts
 from channels import webchat
+from channels.base import TransientChannelError
+from channels.model import Channel
+from channels.telegram.client import InvalidToken, TelegramClient
 from channels.webchat import WidgetConfig
 from channels.webchat_model import ANY_ORIGIN
 from switchboard import accounts, audit
 from switchboard.errors import N_, DomainError, Invalid
+from switchboard.jobs import PermanentJobError
 from webui import forms, i18n, keys
 from webui.security import client_ip, current_user
 from webui.templating import render
@@ -98,13 +104,25 @@ def _any_origin(values: Mapping[str, Any]) -> bool:
 
 
 async def channels_page(
-    request: web.Request, *, error: DomainError | None = None, values: dict[str, Any] | None = None
+    request: web.Request,
+    *,
+    error: DomainError | None = None,
+    values: dict[str, Any] | None = None,
+    form: str = "widget",
 ) -> web.Response:
+    box = request.app[keys.CHANNEL_SECRETS]
     async with request.app[keys.SESSIONS]() as db:
         widgets = await webchat.list_widgets(db)
         branches = await accounts.list_branches(db)
+        bots = await channel_accounts.list_accounts(db, Channel.TELEGRAM)
     base = hub_url(request)
-    form_values = values or dict(DEFAULTS)
+    form_values = dict(values or {}) if form == "widget" and values else dict(DEFAULTS)
+    telegram_values = dict(values or {}) if form == "telegram" else {}
+    if form == "telegram":
+        widget_error: DomainError | None = None
+        telegram_error = error
+    else:
+        widget_error, telegram_error = error, None
     context = {
         "widgets": [(w, webchat.embed_snippet(base, w)) for w in widgets],
         "branches": branches,
@@ -113,7 +131,12 @@ async def channels_page(
         "values": form_values,
         "any_origin": _any_origin(form_values),
         "any_origin_value": ANY_ORIGIN,
-        **_error_context(error),
+        "telegram_accounts": [channel_accounts.view_of(bot, box) for bot in bots],
+        "telegram_values": telegram_values,
+        "telegram_error": (
+            i18n.translate_error(telegram_error.message, telegram_error.params) if telegram_error else None
+        ),
+        **_error_context(widget_error),
     }
     return await render("admin/channels.html", request, context, status=error.status if error else 200)
 
@@ -215,3 +238,106 @@ async def demo_site(request: web.Request) -> web.StreamResponse:
         widget = await webchat.find_widget_named(db, webchat.DEMO_WIDGET_NAME)
     context = {"widget_key": widget.public_key if widget else None, "hub": hub_url(request)}
     return await render("demo_site.html", request, context)
+
+
+# --- Telegram bots ------------------------------------------------------------------------------------------
+
+
+def webhook_url(request: web.Request, channel: Channel, account_id: int) -> str:
+    base = request.app[keys.SETTINGS].public_url or hub_url(request)
+    return f"{base.rstrip('/')}/webhooks/{channel.value}/{account_id}"
+
+
+async def _telegram_me(request: web.Request, token: str) -> User:
+    """getMe with the token typed in: proves the token before anything is stored."""
+    try:
+        client = TelegramClient(token, request.app[keys.SETTINGS].telegram_api_base)
+    except InvalidToken:
+        raise Invalid(N_("This is not a Telegram bot token."), field="token") from None
+    try:
+        return await client.get_me()
+    except (PermanentJobError, TransientChannelError) as exc:
+        raise Invalid(N_("Telegram refused the token: %(reason)s"), field="token", reason=str(exc)) from None
+    finally:
+        await client.close()
+
+
+async def telegram_connect(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    actor = current_user(request).actor(client_ip(request))
+    adapters = request.app[keys.CHANNEL_ADAPTERS]
+    try:
+        name = forms.text(form, "name", max_len=120, required=True)
+        token = forms.text(form, "token", max_len=200, required=True)
+        me = await _telegram_me(request, token)
+        async with request.app[keys.SESSIONS]() as db, db.begin():
+            account = await channel_accounts.create_account(
+                db,
+                actor,
+                adapters.box,
+                channel=Channel.TELEGRAM,
+                name=name,
+                secrets={"token": token},
+                config={"username": me.username or "", "bot_id": me.id},
+            )
+            adapter = adapters.build(account)
+            try:
+                await adapter.connect(webhook_url(request, Channel.TELEGRAM, account.id))
+            except (PermanentJobError, TransientChannelError) as exc:
+                raise Invalid(
+                    N_("Telegram did not accept the webhook: %(reason)s"), field="token", reason=str(exc)
+                ) from None
+            finally:
+                await adapter.close()
+    except DomainError as exc:
+        values = {"telegram_name": str(form.get("name", ""))[:120]}
+        return await channels_page(request, error=exc, values=values, form="telegram")
+    await forms.flash(request, i18n.gettext("Telegram bot %(name)s connected.", name=name))
+    raise web.HTTPFound("/admin/channels#telegram")
+
+
+async def telegram_test(request: web.Request) -> web.StreamResponse:
+    account_id = forms.path_int(request, "id")
+    actor = current_user(request).actor(client_ip(request))
+    adapters = request.app[keys.CHANNEL_ADAPTERS]
+    async with request.app[keys.SESSIONS]() as db:
+        account = await channel_accounts.get_account(db, account_id)
+    token = adapters.box.decrypt(account.secrets).get("token", "")
+    try:
+        me = await _telegram_me(request, token)
+        outcome, message = (
+            "ok",
+            i18n.gettext("Telegram answers: the bot is @%(username)s.", username=me.username),
+        )
+    except Invalid as exc:
+        outcome, message = "failed", i18n.translate_error(exc.message, exc.params)
+    async with request.app[keys.SESSIONS]() as db, db.begin():
+        await channel_accounts.record_test(db, actor, account_id, outcome)
+    await forms.flash(request, message)
+    raise web.HTTPFound("/admin/channels#telegram")
+
+
+async def telegram_disconnect(request: web.Request) -> web.StreamResponse:
+    """deleteWebhook, then deactivate — even when Telegram no longer accepts the token."""
+    account_id = forms.path_int(request, "id")
+    actor = current_user(request).actor(client_ip(request))
+    adapters = request.app[keys.CHANNEL_ADAPTERS]
+    async with request.app[keys.SESSIONS]() as db:
+        account = await channel_accounts.get_account(db, account_id)
+    adapter = adapters.build(account)
+    warning = ""
+    try:
+        await adapter.disconnect()
+    except (PermanentJobError, TransientChannelError) as exc:
+        warning = str(exc)
+    finally:
+        await adapter.close()
+    async with request.app[keys.SESSIONS]() as db, db.begin():
+        await channel_accounts.set_active(db, actor, account_id, False)
+    await adapters.forget(account_id)
+    if warning:
+        message = i18n.gettext("Bot disconnected; Telegram said: %(reason)s", reason=warning)
+    else:
+        message = i18n.gettext("Bot disconnected.")
+    await forms.flash(request, message)
+    raise web.HTTPFound("/admin/channels#telegram")

@@ -1,0 +1,190 @@
+"""Channel accounts: create, list, find, deactivate; and `Adapters`, the live adapter of each account.
+
+`Adapters` keeps one adapter (with its one HTTP client session) per account, rebuilt when the account's
+row changes (`updated_at`, so an edit in another process is seen too) and closed on shutdown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.accounts_model import ChannelAccount
+from channels.base import ChannelAdapter
+from channels.model import Channel, OutboundMessage
+from channels.secrets import SecretBox, mask
+from channels.telegram.adapter import TelegramAdapter
+from channels.telegram.client import TelegramClient
+from switchboard import audit
+from switchboard.audit import Actor, AuditAction, Category
+from switchboard.errors import N_, NotFound
+from switchboard.jobs import PermanentJobError
+
+log = logging.getLogger(__name__)
+AUDIT_RECORD = "channel_account"
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What the admin page shows of an account: never a secret in full."""
+
+    id: int
+    channel: str
+    name: str
+    active: bool
+    username: str
+    masked_token: str
+    created_at: dt.datetime
+
+
+def view_of(account: ChannelAccount, box: SecretBox) -> AccountView:
+    token = box.decrypt(account.secrets).get("token", "")
+    return AccountView(
+        id=account.id,
+        channel=account.channel,
+        name=account.name,
+        active=account.active,
+        username=str(account.config.get("username", "")),
+        masked_token=mask(token),
+        created_at=account.created_at,
+    )
+
+
+async def list_accounts(session: AsyncSession, channel: Channel | None = None) -> list[ChannelAccount]:
+    stmt = select(ChannelAccount).order_by(ChannelAccount.active.desc(), ChannelAccount.name)
+    if channel is not None:
+        stmt = stmt.where(ChannelAccount.channel == channel.value)
+    return list(await session.scalars(stmt))
+
+
+async def get_account(session: AsyncSession, account_id: int) -> ChannelAccount:
+    account = await session.get(ChannelAccount, account_id)
+    if account is None:
+        raise NotFound(N_("This channel account does not exist."))
+    return account
+
+
+async def create_account(
+    session: AsyncSession,
+    actor: Actor,
+    box: SecretBox,
+    *,
+    channel: Channel,
+    name: str,
+    secrets: dict[str, str],
+    config: dict[str, object] | None = None,
+    branch_id: int | None = None,
+) -> ChannelAccount:
+    account = ChannelAccount(
+        channel=channel.value,
+        name=name,
+        branch_id=branch_id,
+        config=dict(config or {}),
+        secrets=box.encrypt(secrets),
+    )
+    session.add(account)
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        category=Category.ADMIN,
+        module="channels",
+        action=AuditAction.CREATE,
+        record_type=AUDIT_RECORD,
+        record_id=account.id,
+        changes={"channel": [None, channel.value], "name": [None, name]},
+    )
+    return account
+
+
+async def set_active(session: AsyncSession, actor: Actor, account_id: int, active: bool) -> ChannelAccount:
+    account = await get_account(session, account_id)
+    if account.active != active:
+        account.active = active
+        await audit.record(
+            session,
+            actor,
+            category=Category.ADMIN,
+            module="channels",
+            action=AuditAction.UPDATE,
+            record_type=AUDIT_RECORD,
+            record_id=account.id,
+            changes={"active": [not active, active]},
+        )
+    return account
+
+
+async def record_test(session: AsyncSession, actor: Actor, account_id: int, outcome: str) -> None:
+    await audit.record(
+        session,
+        actor,
+        category=Category.ADMIN,
+        module="channels",
+        action=AuditAction.READ,
+        record_type=AUDIT_RECORD,
+        record_id=account_id,
+        detail=f"connection test: {outcome}"[:2000],
+    )
+
+
+# --- the live adapters ------------------------------------------------------------------------------------
+
+
+class Adapters:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], box: SecretBox, *, telegram_api_base: str
+    ) -> None:
+        self.sessions = sessions
+        self.box = box
+        self.telegram_api_base = telegram_api_base
+        self._live: dict[int, tuple[dt.datetime, ChannelAdapter]] = {}
+
+    def build(self, account: ChannelAccount) -> ChannelAdapter:
+        """A fresh adapter for an account row (the caller closes it)."""
+        if account.channel == Channel.TELEGRAM.value:
+            token = self.box.decrypt(account.secrets).get("token", "")
+            client = TelegramClient(token, self.telegram_api_base)
+            return TelegramAdapter(str(account.id), account.webhook_secret, client)
+        raise ValueError(f"no adapter for the {account.channel} channel yet")
+
+    async def get(self, channel: Channel, account_id: int | str) -> ChannelAdapter | None:
+        """The adapter of an active account of this channel, or None."""
+        try:
+            key = int(account_id)
+        except ValueError:
+            return None
+        async with self.sessions() as session:
+            account = await session.get(ChannelAccount, key)
+        if account is None or not account.active or account.channel != channel.value:
+            await self.forget(key)
+            return None
+        live = self._live.get(key)
+        if live is not None and live[0] == account.updated_at:
+            return live[1]
+        await self.forget(key)
+        adapter = self.build(account)
+        self._live[key] = (account.updated_at, adapter)
+        return adapter
+
+    async def forget(self, account_id: int) -> None:
+        live = self._live.pop(account_id, None)
+        if live is not None:
+            await live[1].close()
+
+    async def close(self) -> None:
+        for key in list(self._live):
+            await self.forget(key)
+
+    def sender(self, channel: Channel) -> Callable[[OutboundMessage], Awaitable[str]]:
+        async def send(message: OutboundMessage) -> str:
+            adapter = await self.get(channel, message.account_id)
+            if adapter is None:
+                raise PermanentJobError(f"the {channel.value} account {message.account_id} is not connected")
+            return await adapter.send(message)
+
+        return send

@@ -1,0 +1,1 @@
+"""Telegram bots through aiogram 3 in webhook mode."""

@@ -1,0 +1,127 @@
+"""A fake Telegram Bot API server: aiogram's `Bot` talks to it through
+`TelegramAPIServer.from_base("http://127.0.0.1:PORT")`.
+
+It serves `/bot{token}/{method}`, records every call (method, token, form fields), answers as the Bot API
+documents (`{"ok": true, "result": ...}` / `{"ok": false, "error_code": ..., "description": ...}`) and fails
+on demand: `fail("sendMessage", 500, times=2)`, `fail("sendMessage", 403, "Forbidden: bot was blocked by
+the user")`, `hang("sendMessage", seconds=5)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_ID = 7000001
+BOT_USERNAME = "switchboard_test_bot"
+_DESCRIPTIONS = {
+    400: "Bad Request: chat not found",
+    401: "Unauthorized",
+    403: "Forbidden: bot was blocked by the user",
+    429: "Too Many Requests: retry after 1",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+
+
+@dataclass
+class Call:
+    method: str
+    token: str
+    params: dict[str, Any]
+
+
+@dataclass
+class _Failure:
+    status: int
+    description: str
+    times: int
+    hang: float = 0.0
+
+
+@dataclass
+class FakeTelegram:
+    tokens: set[str] = field(default_factory=set)  # empty: any token is valid
+    calls: list[Call] = field(default_factory=list)
+    _failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
+    _runner: web.AppRunner | None = None
+    base_url: str = ""
+
+    def fail(self, method: str, status: int, description: str | None = None, *, times: int = 1) -> None:
+        description = description or _DESCRIPTIONS.get(status, "Error")
+        self._failures.setdefault(method, []).append(_Failure(status, description, times))
+
+    def hang(self, method: str, seconds: float, *, times: int = 1) -> None:
+        self._failures.setdefault(method, []).append(_Failure(200, "", times, hang=seconds))
+
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)  # its paths hold the token: not the hub's log
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        token, method = request.match_info["token"], request.match_info["method"]
+        params: dict[str, Any] = {}
+        if request.content_type == "application/json":
+            params = await request.json()
+        elif request.can_read_body:
+            params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        self.calls.append(Call(method, token, params))
+        if self.tokens and token not in self.tokens:
+            return _error(401, "Unauthorized")
+        queue = self._failures.get(method, [])
+        if queue:
+            failure = queue[0]
+            failure.times -= 1
+            if failure.times <= 0:
+                queue.pop(0)
+            if failure.hang:
+                await asyncio.sleep(failure.hang)
+            else:
+                return _error(failure.status, failure.description)
+        return web.json_response({"ok": True, "result": self._result(method, params)})
+
+    def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return {"id": BOT_ID, "is_bot": True, "first_name": "Switchboard", "username": BOT_USERNAME}
+        if method == "sendMessage":
+            chat_id = params.get("chat_id", "0")
+            return {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": {"id": int(chat_id), "type": "private"},
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Switchboard"},
+                "text": params.get("text", ""),
+            }
+        if method == "getWebhookInfo":
+            return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        return True  # setWebhook, deleteWebhook, ...
+
+
+def _error(status: int, description: str) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if status == 429:
+        body["parameters"] = {"retry_after": 1}
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
