@@ -9,19 +9,30 @@ when the server is missing.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Browser, async_playwright
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from switchboard import migrate
+from channels import webchat
+from channels.webchat import WidgetConfig
+from switchboard import accounts, migrate
+from switchboard.app import build_app
+from switchboard.audit import SYSTEM
 from switchboard.db import create_engine, create_sessionmaker
 from switchboard.models import metadata
+from switchboard.permissions import Role
 from switchboard.settings import Settings
 
 BACKEND = os.environ.get("SWITCHBOARD_TEST_BACKEND", "sqlite")
@@ -128,17 +139,6 @@ def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 # --- the web app and its users -------------------------------------------------------------------------
 
-import re  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from aiohttp import web  # noqa: E402
-from aiohttp.test_utils import TestClient  # noqa: E402
-
-from switchboard import accounts  # noqa: E402
-from switchboard.app import build_app  # noqa: E402
-from switchboard.audit import SYSTEM  # noqa: E402
-from switchboard.permissions import Role  # noqa: E402
 
 PASSWORD = "correct horse battery"
 _CSRF_RE = re.compile(r'name="_csrf" value="([^"]+)"')
@@ -210,12 +210,6 @@ async def second_browser(client: TestClient) -> TestClient:
 
 # --- the real browser ----------------------------------------------------------------------------------
 
-import socket  # noqa: E402
-
-from playwright.async_api import Browser, async_playwright  # noqa: E402
-
-from channels import webchat  # noqa: E402
-from channels.webchat import WidgetConfig  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
