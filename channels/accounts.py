@@ -16,14 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.accounts_model import ChannelAccount
 from channels.base import ChannelAdapter
-from channels.model import Channel, OutboundMessage
+from channels.model import Channel, OutboundMessage, Sent
+from channels.provider_spec import AccountData
+from channels.providers import provider_of
 from channels.secrets import SecretBox, mask
-from channels.telegram.adapter import TelegramAdapter
-from channels.telegram.client import TelegramClient
 from switchboard import audit
 from switchboard.audit import Actor, AuditAction, Category
 from switchboard.errors import N_, NotFound
 from switchboard.jobs import PermanentJobError
+from switchboard.settings import Settings
 
 log = logging.getLogger(__name__)
 AUDIT_RECORD = "channel_account"
@@ -37,21 +38,39 @@ class AccountView:
     channel: str
     name: str
     active: bool
-    username: str
-    masked_token: str
+    config: dict[str, object]
+    masked_secrets: dict[str, str]
     created_at: dt.datetime
+
+    @property
+    def username(self) -> str:
+        return str(self.config.get("username", ""))
+
+    @property
+    def masked_token(self) -> str:
+        return self.masked_secrets.get("token", "")
 
 
 def view_of(account: ChannelAccount, box: SecretBox) -> AccountView:
-    token = box.decrypt(account.secrets).get("token", "")
     return AccountView(
         id=account.id,
         channel=account.channel,
         name=account.name,
         active=account.active,
-        username=str(account.config.get("username", "")),
-        masked_token=mask(token),
+        config=dict(account.config),
+        masked_secrets={key: mask(value) for key, value in box.decrypt(account.secrets).items()},
         created_at=account.created_at,
+    )
+
+
+def data_of(account: ChannelAccount, box: SecretBox) -> AccountData:
+    return AccountData(
+        id=account.id,
+        channel=Channel(account.channel),
+        name=account.name,
+        config=dict(account.config),
+        secrets=box.decrypt(account.secrets),
+        webhook_secret=account.webhook_secret,
     )
 
 
@@ -137,20 +156,32 @@ async def record_test(session: AsyncSession, actor: Actor, account_id: int, outc
 
 class Adapters:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], box: SecretBox, *, telegram_api_base: str
+        self, sessions: async_sessionmaker[AsyncSession], box: SecretBox, settings: Settings
     ) -> None:
         self.sessions = sessions
         self.box = box
-        self.telegram_api_base = telegram_api_base
+        self.settings = settings
         self._live: dict[int, tuple[dt.datetime, ChannelAdapter]] = {}
 
     def build(self, account: ChannelAccount) -> ChannelAdapter:
-        """A fresh adapter for an account row (the caller closes it)."""
-        if account.channel == Channel.TELEGRAM.value:
-            token = self.box.decrypt(account.secrets).get("token", "")
-            client = TelegramClient(token, self.telegram_api_base)
-            return TelegramAdapter(str(account.id), account.webhook_secret, client)
-        raise ValueError(f"no adapter for the {account.channel} channel yet")
+        """A fresh adapter for an account row (the caller closes it). ValueError: bad credentials' shape."""
+        return self.build_data(data_of(account, self.box))
+
+    def build_data(self, account: AccountData) -> ChannelAdapter:
+        provider = provider_of(account.channel)
+        if provider is None:
+            raise ValueError(f"no adapter for the {account.channel} channel")
+        return provider.build(account, self.settings)
+
+    async def active(self) -> list[ChannelAdapter]:
+        """The adapters of every active account (the e-mail poller walks these)."""
+        async with self.sessions() as session:
+            result = await session.execute(
+                select(ChannelAccount.id, ChannelAccount.channel).where(ChannelAccount.active)
+            )
+            pairs = [(row.id, row.channel) for row in result]
+        found = [await self.get(Channel(channel), account_id) for account_id, channel in pairs]
+        return [adapter for adapter in found if adapter is not None]
 
     async def get(self, channel: Channel, account_id: int | str) -> ChannelAdapter | None:
         """The adapter of an active account of this channel, or None."""
@@ -180,8 +211,8 @@ class Adapters:
         for key in list(self._live):
             await self.forget(key)
 
-    def sender(self, channel: Channel) -> Callable[[OutboundMessage], Awaitable[str]]:
-        async def send(message: OutboundMessage) -> str:
+    def sender(self, channel: Channel) -> Callable[[OutboundMessage], Awaitable[Sent]]:
+        async def send(message: OutboundMessage) -> Sent:
             adapter = await self.get(channel, message.account_id)
             if adapter is None:
                 raise PermanentJobError(f"the {channel.value} account {message.account_id} is not connected")

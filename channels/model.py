@@ -4,8 +4,10 @@ that the inbox takes in, so no room above `channels/` ever sees a provider's pay
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Channel(StrEnum):
@@ -80,6 +82,11 @@ class InboundMessage:
     sent_at: dt.datetime | None = None
     source: VisitSource | None = None
     language: str | None = None
+    # provider details worth keeping with the message (an e-mail's subject and sanitised HTML, …)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    # the provider id of an earlier message of ours this one answers (e-mail In-Reply-To / References):
+    # a reply from an address the hub does not know yet still lands in the right conversation
+    in_reply_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,28 @@ class DeliveryUpdate:
 
 
 @dataclass(frozen=True)
+class ConsentUpdate:
+    """The customer opted in or out of messages on this channel (Viber unsubscribed / subscribed, SMS STOP /
+    START). While opted out, the hub refuses to send them anything on this channel."""
+
+    channel: Channel
+    account_id: str
+    sender_id: str
+    subscribed: bool
+    sender_name: str | None = None
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    """A provider-approved template (WhatsApp Content SID, a Meta message tag…) and its variables: what may be
+    sent outside a channel's customer-service window."""
+
+    name: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     """What the inbox hands an adapter to send."""
 
@@ -103,3 +132,14 @@ class OutboundMessage:
     body: str
     kind: MessageKind = MessageKind.TEXT
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+    template: TemplateRef | None = None
+    # the customer's latest message on this channel (e-mail threading: In-Reply-To, subject)
+    reply_to: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The provider's answer to a send: its message id, and details to keep with the message (SMS segments)."""
+
+    external_id: str
+    meta: Mapping[str, Any] = field(default_factory=dict)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.model import Channel, InboundMessage, MessageKind, OutboundMessage, VisitSource
+from channels.model import Channel, InboundMessage, MessageKind, OutboundMessage, Sent, VisitSource
 from channels.webchat_model import ANY_ORIGIN, WebchatWidget, new_public_key
 from switchboard import accounts, audit
 from switchboard.accounts_model import Branch
@@ -585,14 +585,14 @@ def outbound_external_id(visitor_id: str, message_id: int) -> str:
     return f"{visitor_id}:agent:{message_id}"
 
 
-Sender = Callable[[OutboundMessage], Awaitable[str]]
+Sender = Callable[[OutboundMessage], Awaitable[Sent]]
 
 
 def make_sender(bus: EventBus) -> Sender:
     """The Delivery sender for WEBCHAT. Pushing is best-effort (the visitor may have closed the tab);
     the returned id makes the reply readable by polling and by the history on the next page load."""
 
-    async def send(message: OutboundMessage) -> str:
+    async def send(message: OutboundMessage) -> Sent:
         if message.kind is MessageKind.NOTE:  # Delivery never hands us one; a note must never leave
             raise PermanentJobError("a private note is never sent to a visitor")
         if not _CLIENT_ID.match(message.recipient_id):
@@ -611,7 +611,7 @@ def make_sender(bus: EventBus) -> Sender:
                 },
             },
         )
-        return outbound_external_id(message.recipient_id, message.message_id)
+        return Sent(outbound_external_id(message.recipient_id, message.message_id))
 
     return send
 

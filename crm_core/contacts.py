@@ -326,3 +326,47 @@ async def update_contact(
     card = await contact_card(session, contact.id)
     assert card is not None
     return card
+
+
+async def set_consent(
+    session: AsyncSession,
+    *,
+    channel: str,
+    account_id: str,
+    external_id: str,
+    subscribed: bool,
+    at: dt.datetime,
+    name: str | None = None,
+    region: str = "MD",
+) -> Resolved | None:
+    """Record that the customer opted in or out on this channel. An opt-in from someone unknown (Viber's
+    `subscribed`) is a first contact: it makes the contact; an opt-out from someone unknown changes nothing."""
+    identity = await _identity(session, channel, account_id, external_id)
+    if identity is None:
+        if not subscribed:
+            return None
+        resolved = await resolve_contact(
+            session, channel=channel, account_id=account_id, external_id=external_id, name=name, region=region
+        )
+        identity = await _identity(session, channel, account_id, external_id)
+        assert identity is not None
+    else:
+        resolved = None
+    identity.unsubscribed_at = None if subscribed else at
+    await session.flush()
+    if resolved is not None:
+        return resolved
+    row = (await session.execute(select(*_CONTACT_KEYS).where(Contact.id == identity.contact_id))).one()
+    return Resolved(row.id, row.branch_id, row.owner_id, created=False, identity_created=False)
+
+
+async def unsubscribed(session: AsyncSession, *, channel: str, account_id: str, external_id: str) -> bool:
+    """True when the customer opted out of this channel (the hub must not write to them there)."""
+    value = await session.scalar(
+        select(ContactIdentity.unsubscribed_at).where(
+            ContactIdentity.channel == channel,
+            ContactIdentity.account_id == account_id,
+            ContactIdentity.external_id == external_id,
+        )
+    )
+    return value is not None

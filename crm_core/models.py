@@ -42,6 +42,7 @@ class ContactIdentity(Base):
     account_id: Mapped[str] = mapped_column(String(100))
     external_id: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str | None] = mapped_column(String(200))
+    unsubscribed_at: Mapped[dt.datetime | None]  # opted out (Viber unsubscribe, SMS STOP): send nothing
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("channel", "account_id", "external_id"),)

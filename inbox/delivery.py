@@ -8,18 +8,18 @@ by the jobs worker with backoff, and the message is marked failed only when the 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
 
-from channels.model import Attachment, Channel, DeliveryStatus, MessageKind, OutboundMessage
+from channels.model import Attachment, Channel, DeliveryStatus, MessageKind, OutboundMessage, Sent
 from inbox.models import Conversation, Message
 from inbox.service import SEND_JOB, Inbox, event_payload
 from switchboard.db import utcnow
 from switchboard.jobs import JobContext, JobRegistry, PermanentJobError
 
-Sender = Callable[[OutboundMessage], Awaitable[str]]
+Sender = Callable[[OutboundMessage], Awaitable[Sent]]
 
 
 class Delivery:
@@ -53,7 +53,7 @@ class Delivery:
                 kind=MessageKind(message.kind),
                 attachments=tuple(_attachment(a) for a in message.attachments or []),
             )
-            external_id = await sender(outbound)
+            sent = await sender(outbound)
         except PermanentJobError as exc:
             await self._record(message_id, DeliveryStatus.FAILED, None, str(exc))
             raise
@@ -61,10 +61,15 @@ class Delivery:
             if context.attempt >= context.max_attempts:
                 await self._record(message_id, DeliveryStatus.FAILED, None, f"gave up: {exc}")
             raise
-        await self._record(message_id, DeliveryStatus.SENT, external_id, None)
+        await self._record(message_id, DeliveryStatus.SENT, sent.external_id, None, sent.meta)
 
     async def _record(
-        self, message_id: int, status: DeliveryStatus, external_id: str | None, error: str | None
+        self,
+        message_id: int,
+        status: DeliveryStatus,
+        external_id: str | None,
+        error: str | None,
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
         async with self.inbox.sessions() as session, session.begin():
             message = await session.get(Message, message_id)
@@ -75,6 +80,8 @@ class Delivery:
             if external_id:
                 message.external_id = external_id
                 message.sent_at = utcnow()
+            if meta:
+                message.meta = {**(message.meta or {}), **meta}
             conversation = await session.get(Conversation, message.conversation_id)
             assert conversation is not None
             payload = event_payload(message, conversation)

@@ -66,6 +66,7 @@ class Message(Base):
     sent_at: Mapped[dt.datetime | None]
     delivered_at: Mapped[dt.datetime | None]
     read_at: Mapped[dt.datetime | None]
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     published_at: Mapped[dt.datetime | None]  # NULL until the bus event went out: re-sent after a crash
 
     __table_args__ = (

@@ -17,7 +17,7 @@ from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from channels.accounts import Adapters
-from channels.model import Channel
+from channels.providers import PROVIDERS
 from channels.secrets import SecretBox
 from inbox.delivery import Delivery
 from inbox.service import Inbox
@@ -96,11 +96,10 @@ async def _inbox(app: web.Application) -> AsyncIterator[None]:
 
 async def _channels(app: web.Application) -> AsyncIterator[None]:
     """The live adapter of each connected channel account (one client session each) and their senders."""
-    adapters = Adapters(
-        app[keys.SESSIONS], app[keys.CHANNEL_SECRETS], telegram_api_base=app[keys.SETTINGS].telegram_api_base
-    )
+    adapters = Adapters(app[keys.SESSIONS], app[keys.CHANNEL_SECRETS], app[keys.SETTINGS])
     app[keys.CHANNEL_ADAPTERS] = adapters
-    app[keys.DELIVERY].add_sender(Channel.TELEGRAM, adapters.sender(Channel.TELEGRAM))
+    for channel in PROVIDERS:
+        app[keys.DELIVERY].add_sender(channel, adapters.sender(channel))
     yield
     await adapters.close()
 

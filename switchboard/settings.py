@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     telegram_api_base: str = Field(
         "https://api.telegram.org", description="Telegram Bot API server (a local Bot API server or a fake)."
     )
+    viber_api_base: str = Field("https://chatapi.viber.com/pa", description="Viber REST bot API.")
+    twilio_api_base: str = Field(
+        "https://api.twilio.com", description="Twilio REST API (WhatsApp and SMS messages)."
+    )
+    graph_api_base: str = Field(
+        "https://graph.facebook.com", description="Meta Graph API (Messenger and Instagram)."
+    )
+    graph_api_version: str = Field("v21.0", description="Meta Graph API version used in request paths.")
+    email_poll_seconds: float = Field(30.0, gt=0, description="How often each IMAP mailbox is checked.")
+    media_max_mb: int = Field(
+        25, ge=1, description="Largest inbound attachment downloaded from a provider, in MiB."
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -117,6 +129,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def media_max_bytes(self) -> int:
+        return self.media_max_mb * 1024 * 1024
 
     @cached_property
     def secret(self) -> bytes:

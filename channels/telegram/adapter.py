@@ -11,10 +11,8 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from aiohttp import web
-
-from channels.base import ChannelAdapter, Event, WebhookRejected
-from channels.model import Attachment, Channel, InboundMessage, MessageKind, OutboundMessage
+from channels.base import ChannelAdapter, Event, WebhookRejected, WebhookRequest
+from channels.model import Attachment, Channel, InboundMessage, MessageKind, OutboundMessage, Sent
 from channels.telegram.client import TelegramClient
 from channels.telegram.schema import Message, parse_update
 from switchboard.jobs import PermanentJobError
@@ -40,15 +38,15 @@ class TelegramAdapter(ChannelAdapter):
 
     # --- in ------------------------------------------------------------------------------------------
 
-    def verify(self, request: web.Request) -> None:
+    def verify(self, request: WebhookRequest) -> None:
         given = request.headers.get(SECRET_HEADER)
         if not given:
             raise WebhookRejected(401, f"the {SECRET_HEADER} header is missing")
         if not hmac.compare_digest(given.encode(), self._webhook_secret.encode()):
             raise WebhookRejected(403, f"the {SECRET_HEADER} header is wrong")
 
-    def parse(self, payload: Any) -> list[Event]:
-        update = parse_update(payload)
+    def parse(self, request: WebhookRequest) -> list[Event]:
+        update = parse_update(request.json())
         message = update.message
         if message is None or message.chat.type != "private" or message.from_user is None:
             return []  # edits, channel posts, callbacks, groups: nothing for the inbox (yet)
@@ -131,10 +129,25 @@ class TelegramAdapter(ChannelAdapter):
 
     # --- out -----------------------------------------------------------------------------------------
 
-    async def send(self, message: OutboundMessage) -> str:
+    async def send(self, message: OutboundMessage) -> Sent:
+        if message.attachments:
+            first, *rest = message.attachments
+            sent = await self.client.send_file(message.recipient_id, first, message.body)
+            for attachment in rest:
+                await self.client.send_file(message.recipient_id, attachment, "")
+            return Sent(sent)
         if not message.body.strip():
-            raise PermanentJobError("sending files to Telegram is not supported yet")
-        return await self.client.send_text(message.recipient_id, message.body)
+            raise PermanentJobError("an empty message cannot be sent")
+        return Sent(await self.client.send_text(message.recipient_id, message.body))
+
+    async def check(self) -> dict[str, Any]:
+        me = await self.client.get_me()
+        return {"username": me.username or "", "bot_id": me.id}
+
+    async def fetch_media(self, url: str, max_bytes: int) -> tuple[bytes, str | None]:
+        if not url.startswith(FILE_SCHEME):
+            raise PermanentJobError("not a Telegram file reference")
+        return await self.client.download(url.removeprefix(FILE_SCHEME), max_bytes), None
 
     async def connect(self, webhook_url: str) -> None:
         await self.client.set_webhook(webhook_url, self._webhook_secret)

@@ -8,7 +8,8 @@ errors and timeouts are `TransientChannelError`, retried with backoff. The token
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from aiogram import Bot
@@ -22,10 +23,11 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramUnauthorizedError,
 )
-from aiogram.types import User
+from aiogram.types import BufferedInputFile, FSInputFile, InputFile, Message, URLInputFile, User
 from aiogram.utils.token import TokenValidationError
 
 from channels.base import TransientChannelError
+from channels.model import Attachment
 from switchboard.jobs import PermanentJobError
 
 T = TypeVar("T")
@@ -38,13 +40,21 @@ class InvalidToken(ValueError):
 
 
 class TelegramClient:
-    def __init__(self, token: str, api_base: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        token: str,
+        api_base: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        locate: Callable[[str], Path] | None = None,
+    ) -> None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base.rstrip("/")), timeout=timeout)
         try:
             self._bot = Bot(token, session=session)
         except TokenValidationError:
             raise InvalidToken("this is not a Telegram bot token") from None
         self._timeout = timeout
+        self._locate = locate
 
     def __repr__(self) -> str:
         return "TelegramClient(***)"
@@ -78,6 +88,52 @@ class TelegramClient:
     async def send_text(self, chat_id: int | str, text: str) -> str:
         sent = await self._call(self._bot.send_message(chat_id=chat_id, text=text))
         return f"{sent.chat.id}:{sent.message_id}"
+
+    async def send_file(self, chat_id: int | str, attachment: Attachment, caption: str) -> str:
+        """A photo, voice note, video or document by its type; the file comes from `locate(stored_path)`."""
+        upload = self._input_file(attachment)
+        kind = attachment.content_type.split("/", 1)[0]
+        text = caption[:1024] or None
+        sent: Message
+        if attachment.content_type in {"image/jpeg", "image/png", "image/webp"}:
+            sent = await self._call(self._bot.send_photo(chat_id=chat_id, photo=upload, caption=text))
+        elif attachment.content_type in {"audio/ogg", "audio/opus"}:
+            sent = await self._call(self._bot.send_voice(chat_id=chat_id, voice=upload, caption=text))
+        elif kind == "video" and attachment.content_type == "video/mp4":
+            sent = await self._call(self._bot.send_video(chat_id=chat_id, video=upload, caption=text))
+        else:
+            sent = await self._call(self._bot.send_document(chat_id=chat_id, document=upload, caption=text))
+        return f"{sent.chat.id}:{sent.message_id}"
+
+    def _input_file(self, attachment: Attachment) -> InputFile:
+        name = attachment.filename or "file"
+        if attachment.stored_path and self._locate is not None:
+            return FSInputFile(self._locate(attachment.stored_path), filename=name)
+        if attachment.url:
+            return URLInputFile(attachment.url, filename=name)
+        return BufferedInputFile(b"", filename=name)
+
+    async def download(self, file_id: str, max_bytes: int) -> bytes:
+        """getFile, then the file itself: refused past `max_bytes` before or while it is read."""
+        file = await self._call(self._bot.get_file(file_id))
+        if file.file_size is not None and file.file_size > max_bytes:
+            raise PermanentJobError(f"the file is larger than {max_bytes // (1024 * 1024)} MiB")
+        if not file.file_path:
+            raise PermanentJobError("Telegram gave no path for this file")
+        url = self._bot.session.api.file_url(self._bot.token, file.file_path)
+        data = bytearray()
+        try:
+            async for chunk in self._bot.session.stream_content(url, timeout=int(self._timeout)):
+                data.extend(chunk)
+                if len(data) > max_bytes:
+                    raise PermanentJobError(f"the file is larger than {max_bytes // (1024 * 1024)} MiB")
+        except PermanentJobError:
+            raise
+        except Exception as exc:  # aiohttp's errors while streaming: try again later
+            raise TransientChannelError(
+                f"the Telegram file could not be downloaded: {type(exc).__name__}"
+            ) from None
+        return bytes(data)
 
     async def close(self) -> None:
         await self._bot.session.close()

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import accounts as channel_accounts
 from channels.accounts_model import ChannelAccount
-from channels.base import BadPayload, TransientChannelError
+from channels.base import BadPayload, TransientChannelError, WebhookRequest
 from channels.model import Channel, MessageKind
 from channels.secrets import SecretBox, SecretsError, mask
 from channels.telegram.adapter import SECRET_HEADER, TelegramAdapter
@@ -271,9 +271,7 @@ async def test_connect_sets_the_webhook_with_the_secret_token(
     account: ChannelAccount,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    adapters = channel_accounts.Adapters(
-        sessions, SecretBox(tg_settings.secret), telegram_api_base=fake.base_url
-    )
+    adapters = channel_accounts.Adapters(sessions, SecretBox(tg_settings.secret), tg_settings)
     adapter = await adapters.get(Channel.TELEGRAM, account.id)
     assert isinstance(adapter, TelegramAdapter)
     await adapter.connect(f"https://hub.example.md/webhooks/telegram/{account.id}")
@@ -343,11 +341,17 @@ def test_secrets_round_trip_and_a_different_key_cannot_read_them() -> None:
     assert mask("") == ""
 
 
+def hook(body: bytes) -> WebhookRequest:
+    return WebhookRequest("POST", "https://hub.example.md/webhooks/telegram/1", {}, {}, body)
+
+
 def test_parse_refuses_what_telegram_would_not_send() -> None:
     adapter = TelegramAdapter("1", "s", TelegramClient(TOKEN, "http://127.0.0.1:9"))
     with pytest.raises(BadPayload):
-        adapter.parse([1])
-    [message] = adapter.parse(fixture("text"))
+        adapter.parse(hook(b"[1]"))
+    with pytest.raises(BadPayload):
+        adapter.parse(hook(b"{not json"))
+    [message] = adapter.parse(hook(json.dumps(fixture("text")).encode()))
     assert message.kind is MessageKind.TEXT and message.sender_name == "Ion Popescu"
 
 

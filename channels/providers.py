@@ -1,0 +1,17 @@
+"""Every provider the hub speaks, by channel: the admin page, the webhook endpoint and the senders are
+written once against this table (`channels.provider_spec.Provider`)."""
+
+from __future__ import annotations
+
+from channels.model import Channel
+from channels.provider_spec import Provider
+from channels.telegram.provider import PROVIDER as TELEGRAM
+
+PROVIDERS: dict[Channel, Provider] = {p.channel: p for p in (TELEGRAM,)}
+
+
+def provider_of(channel: Channel | str) -> Provider | None:
+    try:
+        return PROVIDERS.get(Channel(channel))
+    except ValueError:
+        return None
