@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from channels import media_links
 from channels.accounts_model import ChannelAccount
 from channels.base import ChannelAdapter
 from channels.model import Channel, OutboundMessage, Sent
@@ -216,6 +217,26 @@ class Adapters:
             adapter = await self.get(channel, message.account_id)
             if adapter is None:
                 raise PermanentJobError(f"the {channel.value} account {message.account_id} is not connected")
-            return await adapter.send(message)
+            return await adapter.send(self._with_links(message))
 
         return send
+
+    def _with_links(self, message: OutboundMessage) -> OutboundMessage:
+        """Stored files get a signed public address the provider can fetch (when the hub has one)."""
+        base = self.settings.public_url
+        if not base or not any(a.stored_path for a in message.attachments):
+            return message
+        linked = tuple(
+            replace(a, url=media_links.public_url(base, self.settings.secret, a)) if a.stored_path else a
+            for a in message.attachments
+        )
+        return replace(message, attachments=linked)
+
+    async def fetch_media(
+        self, channel: Channel, account_id: str, url: str, max_bytes: int
+    ) -> tuple[bytes, str | None]:
+        """For the inbox's media job: an inbound attachment's bytes, through its account's adapter."""
+        adapter = await self.get(channel, account_id)
+        if adapter is None:
+            raise PermanentJobError(f"the {channel.value} account {account_id} is not connected")
+        return await adapter.fetch_media(url, max_bytes)

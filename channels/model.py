@@ -139,7 +139,7 @@ class OutboundMessage:
 
 @dataclass(frozen=True)
 class Sent:
-    """The provider's answer to a send: its message id, and details to keep with the message (SMS segments)."""
+    """The provider's answer to a send: its message id, and details worth keeping (SMS segments)."""
 
     external_id: str
     meta: Mapping[str, Any] = field(default_factory=dict)

@@ -34,7 +34,9 @@ class Field:
     secret: bool = False
     required: bool = True
     help: str = ""  # an N_() message id
-    kind: str = "text"  # text, password, email, number, textarea, checkbox
+    kind: str = "text"  # text, password, email, number, textarea, checkbox, select
+    default: str = ""
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label) for kind "select"
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,8 @@ class Provider:
     # the webhook address the admin must paste at the provider, when the hub cannot register it itself
     manual_webhook: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)  # N_() message ids shown under the form
+    # checks and shapes the non-secret fields into the account's config; raises switchboard.errors.Invalid
+    prepare: Callable[[Mapping[str, str]], dict[str, Any]] | None = None
+    icon: str = "message"  # a Tabler icon name (ti-<icon>) for the admin page
+    # the Meta-style verify token (the account's webhook_secret) must be shown to the admin
+    shows_verify_token: bool = False

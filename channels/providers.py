@@ -3,11 +3,12 @@ written once against this table (`channels.provider_spec.Provider`)."""
 
 from __future__ import annotations
 
+from channels.meta.provider import INSTAGRAM, MESSENGER
 from channels.model import Channel
 from channels.provider_spec import Provider
 from channels.telegram.provider import PROVIDER as TELEGRAM
 
-PROVIDERS: dict[Channel, Provider] = {p.channel: p for p in (TELEGRAM,)}
+PROVIDERS: dict[Channel, Provider] = {p.channel: p for p in (TELEGRAM, MESSENGER, INSTAGRAM)}
 
 
 def provider_of(channel: Channel | str) -> Provider | None:

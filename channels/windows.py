@@ -38,10 +38,15 @@ class Window:
     tags: tuple[str, ...] = ()  # the message tags allowed now
 
 
+def takes_templates(channel: Channel | str) -> bool:
+    """Whether templates (WhatsApp) or message tags (Meta) mean anything on this channel."""
+    return channel in (Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM)
+
+
 def window(channel: Channel | str, last_inbound_at: dt.datetime | None, now: dt.datetime) -> Window:
     """What may be sent to the customer on `channel` now, given when they last wrote there."""
     channel = Channel(channel)
-    if channel not in (Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM):
+    if not takes_templates(channel):
         return Window(Verdict.OPEN)
     if last_inbound_at is None:
         if channel is Channel.WHATSAPP:

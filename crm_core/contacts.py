@@ -79,8 +79,12 @@ async def resolve_contact(
     source: VisitSource | None = None,
     region: str = "MD",
     language: str | None = None,
+    contact_id: int | None = None,
 ) -> Resolved:
-    """Core statements, not ORM objects: this runs for every inbound message of every channel."""
+    """Core statements, not ORM objects: this runs for every inbound message of every channel.
+
+    `contact_id`: the contact a new identity belongs to when the channel proves it (an e-mail replying to
+    one of ours), before any look-up by phone."""
     known = (
         await session.execute(
             _BY_IDENTITY, {"channel": channel, "account_id": account_id, "external_id": external_id}
@@ -97,7 +101,11 @@ async def resolve_contact(
                 )
         return Resolved(known.id, known.branch_id, known.owner_id, created=False, identity_created=False)
     e164 = normalise_phone(phone, region)
-    found = (await session.execute(_BY_PHONE, {"phone": e164})).first() if e164 else None
+    found = None
+    if contact_id is not None:
+        found = (await session.execute(select(*_CONTACT_KEYS).where(Contact.id == contact_id))).first()
+    if found is None and e164:
+        found = (await session.execute(_BY_PHONE, {"phone": e164})).first()
     if found is not None:
         contact_id, branch_id, owner_id = found.id, found.branch_id, found.owner_id
     else:
@@ -340,7 +348,7 @@ async def set_consent(
     region: str = "MD",
 ) -> Resolved | None:
     """Record that the customer opted in or out on this channel. An opt-in from someone unknown (Viber's
-    `subscribed`) is a first contact: it makes the contact; an opt-out from someone unknown changes nothing."""
+    `subscribed`) is a first contact and makes one; an opt-out from someone unknown changes nothing."""
     identity = await _identity(session, channel, account_id, external_id)
     if identity is None:
         if not subscribed:

@@ -13,7 +13,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from channels.model import Attachment, Channel, DeliveryStatus, MessageKind, OutboundMessage, Sent
+from channels.model import (
+    Attachment,
+    Channel,
+    DeliveryStatus,
+    MessageKind,
+    OutboundMessage,
+    Sent,
+    TemplateRef,
+)
 from inbox.models import Conversation, Message
 from inbox.service import SEND_JOB, Inbox, event_payload
 from switchboard.db import utcnow
@@ -52,6 +60,8 @@ class Delivery:
                 body=message.body,
                 kind=MessageKind(message.kind),
                 attachments=tuple(_attachment(a) for a in message.attachments or []),
+                template=_template(message.meta or {}),
+                reply_to=await self._reply_to(message) if channel is Channel.EMAIL else {},
             )
             sent = await sender(outbound)
         except PermanentJobError as exc:
@@ -62,6 +72,25 @@ class Delivery:
                 await self._record(message_id, DeliveryStatus.FAILED, None, f"gave up: {exc}")
             raise
         await self._record(message_id, DeliveryStatus.SENT, sent.external_id, None, sent.meta)
+
+    async def _reply_to(self, message: Message) -> dict[str, Any]:
+        """The details of the customer's latest message on this channel account (an e-mail's subject and
+        Message-ID), so that the reply threads under it in their mail program."""
+        async with self.inbox.sessions() as session:
+            contact_id = select(Conversation.contact_id).where(Conversation.id == message.conversation_id)
+            meta = await session.scalar(
+                select(Message.meta)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(
+                    Conversation.contact_id == contact_id.scalar_subquery(),
+                    Message.direction == "in",
+                    Message.channel == message.channel,
+                    Message.account_id == message.account_id,
+                )
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
+        return dict(meta or {})
 
     async def _record(
         self,
@@ -86,6 +115,15 @@ class Delivery:
             assert conversation is not None
             payload = event_payload(message, conversation)
         await self.inbox.bus.publish("inbox.status", payload)
+
+
+def _template(meta: Mapping[str, Any]) -> TemplateRef | None:
+    data = meta.get("template")
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return None
+    variables = data.get("variables")
+    values = {str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {}
+    return TemplateRef(data["name"], values)
 
 
 def _attachment(data: dict[str, Any]) -> Attachment:

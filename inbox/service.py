@@ -33,7 +33,17 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from channels.model import Channel, DeliveryStatus, DeliveryUpdate, InboundMessage, MessageKind
+from channels import windows
+from channels.model import (
+    Attachment,
+    Channel,
+    ConsentUpdate,
+    DeliveryStatus,
+    DeliveryUpdate,
+    InboundMessage,
+    MessageKind,
+    TemplateRef,
+)
 from crm_core import contacts
 from crm_core.models import Contact, ContactIdentity
 from inbox import labels as label_rules
@@ -50,6 +60,7 @@ from switchboard.permissions import Role
 log = logging.getLogger(__name__)
 
 SEND_JOB = "inbox.deliver"
+MEDIA_JOB = "inbox.fetch_media"
 MARK_DELAY = 0.05
 MAX_BODY = 10_000
 _STATUS_ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
@@ -90,6 +101,7 @@ class MessageView:
     author_user_id: int | None
     created_at: dt.datetime
     attachments: list[dict[str, Any]]
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -119,6 +131,7 @@ def message_view(m: Message) -> MessageView:
         author_user_id=m.author_user_id,
         created_at=m.created_at,
         attachments=list(m.attachments or []),
+        meta=dict(m.meta or {}),
     )
 
 
@@ -199,6 +212,7 @@ class Inbox:
         _check_inbound(event)
         try:
             async with self.sessions() as session, session.begin():
+                thread_contact = await self._thread_contact(session, event) if event.in_reply_to else None
                 resolved = await contacts.resolve_contact(
                     session,
                     channel=event.channel.value,
@@ -209,6 +223,7 @@ class Inbox:
                     source=event.source,
                     region=self.region,
                     language=event.language,
+                    contact_id=thread_contact,
                 )
                 now = utcnow()
                 conversation, opened = await self._touch_conversation(session, resolved, event, now)
@@ -217,7 +232,7 @@ class Inbox:
                     "direction": "in",
                     "kind": event.kind.value,
                     "body": event.body,
-                    "attachments": [dataclasses.asdict(a) for a in event.attachments],
+                    "attachments": [inbound_attachment(a) for a in event.attachments],
                     "author_contact_id": resolved.contact_id,
                     "channel": event.channel.value,
                     "account_id": event.account_id,
@@ -225,11 +240,14 @@ class Inbox:
                     "status": "delivered",
                     "created_at": now,
                     "sent_at": event.sent_at or now,
+                    "meta": dict(event.meta),
                 }
                 inserted = await session.execute(insert_ignoring_duplicates(session, _MESSAGES, "id"), values)
                 message_id = inserted.scalar_one_or_none()
                 if message_id is None:
                     raise _Duplicate
+                if any(a.url and not a.stored_path for a in event.attachments):
+                    await jobs.enqueue(session, MEDIA_JOB, {"message_id": message_id})
         except _Duplicate:
             async with self.sessions() as session:
                 duplicate = await _find_inbound(session, event)
@@ -238,6 +256,20 @@ class Inbox:
         message = message_view(Message(id=message_id, **values)).as_json()
         await self._publish("inbox.message", {"message": message, "conversation": conversation}, [message_id])
         return IngestResult(conversation["id"], message_id, False, resolved.created, opened)
+
+    async def _thread_contact(self, session: AsyncSession, event: InboundMessage) -> int | None:
+        """The customer of the conversation holding one of our messages this one answers (e-mail
+        In-Reply-To / References): a reply from an address we do not know yet joins that customer."""
+        return await session.scalar(
+            select(Conversation.contact_id)
+            .join(Message, Message.conversation_id == Conversation.id)
+            .where(
+                Message.channel == event.channel.value,
+                Message.account_id == event.account_id,
+                Message.external_id.in_(event.in_reply_to[:20]),
+            )
+            .limit(1)
+        )
 
     async def _touch_conversation(
         self, session: AsyncSession, resolved: contacts.Resolved, event: InboundMessage, now: dt.datetime
@@ -316,10 +348,15 @@ class Inbox:
         channel: str | None = None,
         account_id: str | None = None,
         attachments: Sequence[dict[str, Any]] = (),
+        template: TemplateRef | None = None,
     ) -> MessageView:
         """Store an agent's reply and the job that delivers it, in one transaction. A private note is
         stored only. The channel is the one the customer last wrote on unless the agent picks another
-        identity of the same contact. `attachments` (see `attach()`) may stand in for the body."""
+        identity of the same contact. `attachments` (see `attach()`) may stand in for the body.
+
+        Refused (`Invalid`, field `channel` or `window`) when the customer opted out of the channel, or
+        when the channel's customer-service window has closed and no allowed template / message tag is
+        given (`channels.windows`): the provider would refuse it anyway, hours later, in a failed tick."""
         body = body.strip()
         if not body and not attachments:
             raise Invalid(N_("Write a message first."), field="body")
@@ -342,7 +379,18 @@ class Inbox:
                 target_channel, target_account, recipient = await self._route_reply(
                     session, conversation, channel, account_id
                 )
+                await self._check_reachable(
+                    session,
+                    conversation.contact_id,
+                    (target_channel, target_account, recipient),
+                    template,
+                    now,
+                )
                 message.channel, message.account_id = target_channel, target_account
+                if template is not None:
+                    message.meta = {
+                        "template": {"name": template.name, "variables": dict(template.variables)}
+                    }
                 session.add(message)
                 await session.flush()
                 await jobs.enqueue(
@@ -366,6 +414,125 @@ class Inbox:
         await self._publish("inbox.message", payload, [view.id])
         await notifications.publish(self.bus, mentions)
         return view
+
+    async def _check_reachable(
+        self,
+        session: AsyncSession,
+        contact_id: int,
+        target: tuple[str, str, str],
+        template: TemplateRef | None,
+        now: dt.datetime,
+    ) -> None:
+        channel, account, recipient = target
+        if await contacts.unsubscribed(session, channel=channel, account_id=account, external_id=recipient):
+            raise Invalid(
+                N_("This customer unsubscribed on %(channel)s: nothing can be sent to them there."),
+                field="channel",
+                channel=channel,
+            )
+        current = windows.window(
+            channel, await self.last_inbound_at(session, contact_id, channel, account), now
+        )
+        if template is not None and not windows.takes_templates(channel):
+            raise Invalid(
+                N_("%(channel)s has no templates or message tags."), field="window", channel=channel
+            )
+        tag_refused = current.verdict is not windows.Verdict.OPEN and channel != Channel.WHATSAPP
+        if template is not None and tag_refused and template.name not in current.tags:
+            raise Invalid(
+                N_("This message tag cannot be used on %(channel)s now."), field="window", channel=channel
+            )
+        if current.verdict is windows.Verdict.OPEN or template is not None:
+            return
+        if current.verdict is windows.Verdict.TEMPLATE:
+            raise Invalid(
+                N_(
+                    "The customer last wrote on WhatsApp more than 24 hours ago: "
+                    "only an approved template can be sent now."
+                ),
+                field="window",
+            )
+        if current.verdict is windows.Verdict.TAG:
+            raise Invalid(
+                N_(
+                    "The 24-hour window on %(channel)s has closed: send the reply with a message tag "
+                    "(%(tags)s) or wait for the customer to write."
+                ),
+                field="window",
+                channel=channel,
+                tags=", ".join(current.tags),
+            )
+        raise Invalid(
+            N_("The messaging window on %(channel)s has closed: the customer has to write first."),
+            field="window",
+            channel=channel,
+        )
+
+    async def last_inbound_at(
+        self, session: AsyncSession, contact_id: int, channel: str, account: str
+    ) -> dt.datetime | None:
+        """When the customer last wrote on this channel account (any of their conversations)."""
+        return await session.scalar(
+            select(func.max(Message.created_at))
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                Conversation.contact_id == contact_id,
+                Message.direction == "in",
+                Message.channel == channel,
+                Message.account_id == account,
+            )
+        )
+
+    async def reply_window(
+        self, viewer: Viewer, conversation_id: int, channel: str | None = None, account_id: str | None = None
+    ) -> tuple[str, str, windows.Window, bool]:
+        """Where a reply would go now and what may be sent there: (channel, account, window, opted out)."""
+        async with self.sessions() as session:
+            conversation = await self._visible(session, viewer, conversation_id)
+            target_channel, target_account, recipient = await self._route_reply(
+                session, conversation, channel, account_id
+            )
+            last = await self.last_inbound_at(
+                session, conversation.contact_id, target_channel, target_account
+            )
+            opted_out = await contacts.unsubscribed(
+                session, channel=target_channel, account_id=target_account, external_id=recipient
+            )
+        return target_channel, target_account, windows.window(target_channel, last, utcnow()), opted_out
+
+    async def receive(self, event: InboundMessage | DeliveryUpdate | ConsentUpdate) -> None:
+        """Whatever a channel adapter produced: a message, a delivery status or a consent change."""
+        if isinstance(event, DeliveryUpdate):
+            await self.update_delivery(event)
+        elif isinstance(event, ConsentUpdate):
+            await self.update_consent(event)
+        else:
+            await self.ingest(event)
+
+    async def update_consent(self, event: ConsentUpdate) -> bool:
+        """A customer opted in or out on a channel (Viber subscribed / unsubscribed, SMS STOP / START)."""
+        async with self.sessions() as session, session.begin():
+            resolved = await contacts.set_consent(
+                session,
+                channel=event.channel.value,
+                account_id=event.account_id,
+                external_id=event.sender_id,
+                subscribed=event.subscribed,
+                at=event.at or utcnow(),
+                name=event.sender_name,
+                region=self.region,
+            )
+        if resolved is None:
+            return False
+        await self.bus.publish(
+            "inbox.consent",
+            {
+                "contact_id": resolved.contact_id,
+                "channel": event.channel.value,
+                "subscribed": event.subscribed,
+            },
+        )
+        return True
 
     async def _route_reply(
         self, session: AsyncSession, conversation: Conversation, channel: str | None, account_id: str | None
@@ -780,6 +947,16 @@ def attachment_of(stored: StoredFile) -> dict[str, Any]:
         "stored_path": stored.path,
         "url": None,
     }
+
+
+def inbound_attachment(attachment: Attachment) -> dict[str, Any]:
+    """An inbound attachment as stored: one the adapter already put in the file store gets its file id
+    (what `/files/{id}` serves); one still at the provider waits for the media job."""
+    data = dataclasses.asdict(attachment)
+    data["kind"] = _kind_of_type(attachment.content_type)
+    if attachment.stored_path:
+        data["id"] = attachment.stored_path.rsplit("/", 1)[-1]
+    return data
 
 
 def _kind_of_type(content_type: str) -> str:

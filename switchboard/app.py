@@ -20,6 +20,7 @@ from channels.accounts import Adapters
 from channels.providers import PROVIDERS
 from channels.secrets import SecretBox
 from inbox.delivery import Delivery
+from inbox.media import MediaFetch
 from inbox.service import Inbox
 from switchboard import accounts, migrate
 from switchboard.accounts import LoginPolicy
@@ -96,12 +97,46 @@ async def _inbox(app: web.Application) -> AsyncIterator[None]:
 
 async def _channels(app: web.Application) -> AsyncIterator[None]:
     """The live adapter of each connected channel account (one client session each) and their senders."""
-    adapters = Adapters(app[keys.SESSIONS], app[keys.CHANNEL_SECRETS], app[keys.SETTINGS])
+    settings = app[keys.SETTINGS]
+    adapters = Adapters(app[keys.SESSIONS], app[keys.CHANNEL_SECRETS], settings)
     app[keys.CHANNEL_ADAPTERS] = adapters
     for channel in PROVIDERS:
         app[keys.DELIVERY].add_sender(channel, adapters.sender(channel))
+    media = MediaFetch(
+        app[keys.INBOX], FileStore(settings.files_root, settings.media_max_bytes), adapters.fetch_media
+    )
+    media.register(app[keys.JOBS])
+    poller = (
+        asyncio.create_task(_poll_mailboxes(app, adapters), name="channel-poller")
+        if settings.run_worker
+        else None
+    )
     yield
+    if poller is not None:
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
     await adapters.close()
+
+
+async def _poll_mailboxes(app: web.Application, adapters: Adapters) -> None:
+    """Channels without webhooks (e-mail) are polled by every process that runs the jobs worker; a message
+    two processes fetch at once is stored once (its Message-ID is its unique external id)."""
+    inbox = app[keys.INBOX]
+    while True:
+        try:
+            for adapter in await adapters.active():
+                if not adapter.polls:
+                    continue
+                try:
+                    await adapter.poll(inbox.receive)
+                except Exception as exc:
+                    log.warning(
+                        "polling %s account %s failed: %s", adapter.channel.value, adapter.account_id, exc
+                    )
+        except Exception:
+            log.exception("channel polling failed; will try again")
+        await asyncio.sleep(app[keys.SETTINGS].email_poll_seconds)
 
 
 async def _worker(app: web.Application) -> AsyncIterator[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from switchboard.permissions import Action
 from webui.live import live_feed
-from webui.routes_spec import RouteSpec
+from webui.routes_spec import PUBLIC, RouteSpec
 from webui.views import files, inbox
 
 _ONE = {"id": "999999"}
@@ -61,5 +61,14 @@ INBOX_ROUTES: tuple[RouteSpec, ...] = (
     ),
     RouteSpec(
         "GET", "/files/{file_id}", files.file_get, "file", Action.INBOX_VIEW, sample={"file_id": "nope"}
+    ),
+    RouteSpec(
+        "GET",
+        "/media/{token}",
+        files.media_link,
+        "media_link",
+        PUBLIC,
+        uses_session=False,
+        sample={"token": "nope.nope"},
     ),
 )

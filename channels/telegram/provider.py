@@ -19,6 +19,7 @@ def build(account: AccountData, settings: Settings) -> TelegramAdapter:
 PROVIDER = Provider(
     channel=TelegramAdapter.channel,
     title="Telegram",
+    icon="brand-telegram",
     build=build,
     fields=(
         Field(

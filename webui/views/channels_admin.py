@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aiogram.types import User
 from aiohttp import web
 
 from channels import accounts as channel_accounts
 from channels import webchat
-from channels.base import TransientChannelError
+from channels.accounts_model import new_webhook_secret
+from channels.base import ChannelAdapter, TransientChannelError
 from channels.model import Channel
-from channels.telegram.client import InvalidToken, TelegramClient
+from channels.provider_spec import AccountData, Provider
+from channels.providers import PROVIDERS, provider_of
 from channels.webchat import WidgetConfig
 from channels.webchat_model import ANY_ORIGIN
 from switchboard import accounts, audit
@@ -114,15 +115,19 @@ async def channels_page(
     async with request.app[keys.SESSIONS]() as db:
         widgets = await webchat.list_widgets(db)
         branches = await accounts.list_branches(db)
-        bots = await channel_accounts.list_accounts(db, Channel.TELEGRAM)
+        rows = await channel_accounts.list_accounts(db)
     base = hub_url(request)
     form_values = dict(values or {}) if form == "widget" and values else dict(DEFAULTS)
-    telegram_values = dict(values or {}) if form == "telegram" else {}
-    if form == "telegram":
-        widget_error: DomainError | None = None
-        telegram_error = error
-    else:
-        widget_error, telegram_error = error, None
+    by_channel: dict[str, list[tuple[channel_accounts.AccountView, str, str]]] = {}
+    for row in rows:
+        if row.channel in {c.value for c in PROVIDERS}:
+            by_channel.setdefault(row.channel, []).append(
+                (
+                    channel_accounts.view_of(row, box),
+                    webhook_url(request, row.channel, row.id),
+                    row.webhook_secret,
+                )
+            )
     context = {
         "widgets": [(w, webchat.embed_snippet(base, w)) for w in widgets],
         "branches": branches,
@@ -131,12 +136,15 @@ async def channels_page(
         "values": form_values,
         "any_origin": _any_origin(form_values),
         "any_origin_value": ANY_ORIGIN,
-        "telegram_accounts": [channel_accounts.view_of(bot, box) for bot in bots],
-        "telegram_values": telegram_values,
-        "telegram_error": (
-            i18n.translate_error(telegram_error.message, telegram_error.params) if telegram_error else None
-        ),
-        **_error_context(widget_error),
+        "providers": list(PROVIDERS.values()),
+        "provider_accounts": by_channel,
+        "provider_form": form,
+        "provider_values": dict(values or {}) if form != "widget" else {},
+        "provider_error": i18n.translate_error(error.message, error.params)
+        if error and form != "widget"
+        else None,
+        "provider_error_field": error.field if error and form != "widget" else None,
+        **_error_context(error if form == "widget" else None),
     }
     return await render("admin/channels.html", request, context, status=error.status if error else 200)
 
@@ -240,104 +248,171 @@ async def demo_site(request: web.Request) -> web.StreamResponse:
     return await render("demo_site.html", request, context)
 
 
-# --- Telegram bots ------------------------------------------------------------------------------------------
+# --- provider accounts (Telegram, Viber, WhatsApp, SMS, Messenger, Instagram, e-mail) -------------------
 
 
-def webhook_url(request: web.Request, channel: Channel, account_id: int) -> str:
+def webhook_url(request: web.Request, channel: Channel | str, account_id: int) -> str:
     base = request.app[keys.SETTINGS].public_url or hub_url(request)
-    return f"{base.rstrip('/')}/webhooks/{channel.value}/{account_id}"
+    return f"{base.rstrip('/')}/webhooks/{Channel(channel).value}/{account_id}"
 
 
-async def _telegram_me(request: web.Request, token: str) -> User:
-    """getMe with the token typed in: proves the token before anything is stored."""
+def _provider(request: web.Request) -> Provider:
+    provider = provider_of(request.match_info.get("channel", ""))
+    if provider is None:
+        raise web.HTTPNotFound()
+    return provider
+
+
+def _provider_fields(provider: Provider, form: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The typed values split into (config, secrets); `Invalid` names the first bad field."""
+    config: dict[str, str] = {}
+    secret_values: dict[str, str] = {}
+    for spec in provider.fields:
+        if spec.kind == "checkbox":
+            value = "on" if form.get(spec.name) == "on" else ""
+        else:
+            value = forms.text(form, spec.name, max_len=5000 if spec.kind == "textarea" else 500)
+            if not value and spec.default:
+                value = spec.default
+            if spec.required and not value:
+                raise Invalid(N_("This field is required."), field=spec.name)
+            if spec.kind == "select" and value and value not in {v for v, _ in spec.choices}:
+                raise Invalid(N_("Choose one of the options."), field=spec.name)
+        (secret_values if spec.secret else config)[spec.name] = value
+    return config, secret_values
+
+
+def _refusal(provider: Provider, exc: Exception) -> Invalid:
+    return Invalid(
+        N_("%(provider)s refused the connection: %(reason)s"),
+        field=provider.fields[0].name if provider.fields else None,
+        provider=provider.title,
+        reason=str(exc),
+    )
+
+
+async def _check(adapter: ChannelAdapter, provider: Provider) -> dict[str, Any]:
     try:
-        client = TelegramClient(token, request.app[keys.SETTINGS].telegram_api_base)
-    except InvalidToken:
-        raise Invalid(N_("This is not a Telegram bot token."), field="token") from None
-    try:
-        return await client.get_me()
+        return await adapter.check()
     except (PermanentJobError, TransientChannelError) as exc:
-        raise Invalid(N_("Telegram refused the token: %(reason)s"), field="token", reason=str(exc)) from None
-    finally:
-        await client.close()
+        raise _refusal(provider, exc) from None
 
 
-async def telegram_connect(request: web.Request) -> web.StreamResponse:
+async def account_connect(request: web.Request) -> web.StreamResponse:
+    """Check the credentials with the provider before anything is stored, store them encrypted, then
+    register the webhook; any refusal rolls the whole thing back and shows the provider's reason."""
+    provider = _provider(request)
     form = await request.post()
     actor = current_user(request).actor(client_ip(request))
     adapters = request.app[keys.CHANNEL_ADAPTERS]
     try:
         name = forms.text(form, "name", max_len=120, required=True)
-        token = forms.text(form, "token", max_len=200, required=True)
-        me = await _telegram_me(request, token)
+        config, secret_values = _provider_fields(provider, form)
+        prepared: dict[str, Any] = provider.prepare(config) if provider.prepare else dict(config)
+        probe = AccountData(0, provider.channel, name, prepared, secret_values, new_webhook_secret())
+        try:
+            adapter = adapters.build_data(probe)
+        except ValueError as exc:
+            raise Invalid(
+                N_("These credentials are not valid: %(reason)s"),
+                field=provider.fields[0].name,
+                reason=str(exc),
+            ) from None
+        try:
+            prepared.update(await _check(adapter, provider))
+        finally:
+            await adapter.close()
         async with request.app[keys.SESSIONS]() as db, db.begin():
             account = await channel_accounts.create_account(
                 db,
                 actor,
                 adapters.box,
-                channel=Channel.TELEGRAM,
+                channel=provider.channel,
                 name=name,
-                secrets={"token": token},
-                config={"username": me.username or "", "bot_id": me.id},
+                secrets=secret_values,
+                config=prepared,
             )
+            url = webhook_url(request, provider.channel, account.id)
+            account.config = {**prepared, "webhook_url": url}
             adapter = adapters.build(account)
             try:
-                await adapter.connect(webhook_url(request, Channel.TELEGRAM, account.id))
+                await adapter.connect(url)
             except (PermanentJobError, TransientChannelError) as exc:
-                raise Invalid(
-                    N_("Telegram did not accept the webhook: %(reason)s"), field="token", reason=str(exc)
-                ) from None
+                raise _refusal(provider, exc) from None
             finally:
                 await adapter.close()
     except DomainError as exc:
-        values = {"telegram_name": str(form.get("name", ""))[:120]}
-        return await channels_page(request, error=exc, values=values, form="telegram")
-    await forms.flash(request, i18n.gettext("Telegram bot %(name)s connected.", name=name))
-    raise web.HTTPFound("/admin/channels#telegram")
+        values = {
+            k: str(v)[:500] for k, v in form.items() if isinstance(v, str) and not _is_secret(provider, k)
+        }
+        return await channels_page(request, error=exc, values=values, form=provider.channel.value)
+    await forms.flash(request, i18n.gettext("%(name)s connected.", name=name))
+    raise web.HTTPFound(f"/admin/channels#{provider.channel.value}")
 
 
-async def telegram_test(request: web.Request) -> web.StreamResponse:
+def _is_secret(provider: Provider, name: str) -> bool:
+    return name == "_csrf" or any(f.name == name and f.secret for f in provider.fields)
+
+
+async def account_test(request: web.Request) -> web.StreamResponse:
     account_id = forms.path_int(request, "id")
     actor = current_user(request).actor(client_ip(request))
     adapters = request.app[keys.CHANNEL_ADAPTERS]
     async with request.app[keys.SESSIONS]() as db:
         account = await channel_accounts.get_account(db, account_id)
-    token = adapters.box.decrypt(account.secrets).get("token", "")
+    provider = provider_of(account.channel)
+    if provider is None:
+        raise web.HTTPNotFound()
     try:
-        me = await _telegram_me(request, token)
-        outcome, message = (
-            "ok",
-            i18n.gettext("Telegram answers: the bot is @%(username)s.", username=me.username),
-        )
-    except Invalid as exc:
-        outcome, message = "failed", i18n.translate_error(exc.message, exc.params)
+        adapter = adapters.build(account)
+    except ValueError as exc:
+        outcome, message = "failed", str(exc)
+    else:
+        try:
+            details = await _check(adapter, provider)
+            shown = ", ".join(
+                str(v) for k, v in details.items() if v not in ("", None) and k != "webhook_url"
+            )
+            outcome = "ok"
+            message = i18n.gettext(
+                "%(provider)s answers: %(details)s", provider=provider.title, details=shown
+            )
+        except Invalid as exc:
+            outcome, message = "failed", i18n.translate_error(exc.message, exc.params)
+        finally:
+            await adapter.close()
     async with request.app[keys.SESSIONS]() as db, db.begin():
         await channel_accounts.record_test(db, actor, account_id, outcome)
     await forms.flash(request, message)
-    raise web.HTTPFound("/admin/channels#telegram")
+    raise web.HTTPFound(f"/admin/channels#{account.channel}")
 
 
-async def telegram_disconnect(request: web.Request) -> web.StreamResponse:
-    """deleteWebhook, then deactivate — even when Telegram no longer accepts the token."""
+async def account_disconnect(request: web.Request) -> web.StreamResponse:
+    """Remove the webhook at the provider, then deactivate — even when the provider no longer accepts
+    the credentials (the account must stop either way)."""
     account_id = forms.path_int(request, "id")
     actor = current_user(request).actor(client_ip(request))
     adapters = request.app[keys.CHANNEL_ADAPTERS]
     async with request.app[keys.SESSIONS]() as db:
         account = await channel_accounts.get_account(db, account_id)
-    adapter = adapters.build(account)
     warning = ""
     try:
-        await adapter.disconnect()
-    except (PermanentJobError, TransientChannelError) as exc:
+        adapter = adapters.build(account)
+    except ValueError as exc:
         warning = str(exc)
-    finally:
-        await adapter.close()
+    else:
+        try:
+            await adapter.disconnect()
+        except (PermanentJobError, TransientChannelError) as exc:
+            warning = str(exc)
+        finally:
+            await adapter.close()
     async with request.app[keys.SESSIONS]() as db, db.begin():
         await channel_accounts.set_active(db, actor, account_id, False)
     await adapters.forget(account_id)
     if warning:
-        message = i18n.gettext("Bot disconnected; Telegram said: %(reason)s", reason=warning)
+        message = i18n.gettext("Disconnected; the provider said: %(reason)s", reason=warning)
     else:
-        message = i18n.gettext("Bot disconnected.")
+        message = i18n.gettext("Disconnected.")
     await forms.flash(request, message)
-    raise web.HTTPFound("/admin/channels#telegram")
+    raise web.HTTPFound(f"/admin/channels#{account.channel}")

@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, hdrs, web
 
+from channels import media_links
 from inbox.service import MAX_BODY
 from switchboard.errors import N_, Invalid
 from switchboard.files import ALLOWED_TYPES, StoredFile, read_chunks
@@ -95,17 +96,34 @@ async def file_get(request: web.Request) -> web.StreamResponse:
     stored_path = attachment.get("stored_path") if attachment else None
     if attachment is None or not isinstance(stored_path, str):
         raise web.HTTPNotFound()
+    return await _serve(
+        request, stored_path, str(attachment.get("content_type") or ""), str(attachment.get("filename") or "")
+    )
+
+
+async def media_link(request: web.Request) -> web.StreamResponse:
+    """`GET /media/{token}`: a file an agent sent, for the provider that fetches it by URL (Twilio, Viber,
+    Meta). Public, but only through a signed, expiring token (`channels.media_links`)."""
+    linked = media_links.verify(request.app[keys.SETTINGS].secret, request.match_info.get("token", ""))
+    if linked is None:
+        raise web.HTTPNotFound()
+    return await _serve(request, linked.stored_path, linked.content_type, linked.filename)
+
+
+async def _serve(
+    request: web.Request, stored_path: str, content_type: str, filename: str
+) -> web.StreamResponse:
     store = request.app[keys.FILES]
     if not await store.exists(stored_path):
         raise web.HTTPNotFound()
-    content_type = str(attachment.get("content_type") or "")
     if content_type not in ALLOWED_TYPES:
         content_type = "application/octet-stream"
     inline = content_type.startswith(_INLINE_MAJOR) or content_type == "application/pdf"
-    filename = str(attachment.get("filename") or "file")
     headers = {
         hdrs.CONTENT_TYPE: content_type + ("; charset=utf-8" if content_type.startswith("text/") else ""),
-        hdrs.CONTENT_DISPOSITION: content_disposition("inline" if inline else "attachment", filename),
+        hdrs.CONTENT_DISPOSITION: content_disposition(
+            "inline" if inline else "attachment", filename or "file"
+        ),
         "X-Content-Type-Options": "nosniff",
         hdrs.CACHE_CONTROL: "private",
     }

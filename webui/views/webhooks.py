@@ -13,7 +13,7 @@ import logging
 from aiohttp import web
 
 from channels.base import BadPayload, ChannelAdapter, WebhookRejected, WebhookReply, WebhookRequest
-from channels.model import Channel, ConsentUpdate, DeliveryUpdate
+from channels.model import Channel
 from webui import keys
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,8 @@ async def receive(request: web.Request) -> web.StreamResponse:
     except BadPayload as exc:
         log.warning("%s webhook for account %s: bad payload: %s", channel, adapter.account_id, exc)
         return _error(400, str(exc))
-    inbox = request.app[keys.INBOX]
     for event in events:
-        if isinstance(event, DeliveryUpdate):
-            await inbox.update_delivery(event)
-        elif isinstance(event, ConsentUpdate):
-            await inbox.update_consent(event)
-        else:
-            await inbox.ingest(event)
+        await request.app[keys.INBOX].receive(event)
     return _reply(adapter.reply)
 
 

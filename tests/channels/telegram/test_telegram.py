@@ -368,19 +368,19 @@ async def test_an_admin_connects_tests_and_disconnects_a_bot(
     await login(tg_client, admin.username)
     csrf = await page_csrf(tg_client, "/admin/channels")
     bad = await tg_client.post(
-        "/admin/channels/telegram", data={"name": "Bot", "token": "nonsense", "_csrf": csrf}
+        "/admin/channels/connect/telegram", data={"name": "Bot", "token": "nonsense", "_csrf": csrf}
     )
     assert bad.status == 422 and "not a Telegram bot token" in await bad.text()
     fake.fail("getMe", 401)
     refused = await tg_client.post(
-        "/admin/channels/telegram", data={"name": "Bot", "token": TOKEN, "_csrf": csrf}
+        "/admin/channels/connect/telegram", data={"name": "Bot", "token": TOKEN, "_csrf": csrf}
     )
     assert refused.status == 422 and "Unauthorized" in await refused.text()
     async with sessions() as db:
         assert (await db.scalars(select(ChannelAccount))).all() == []
 
     done = await tg_client.post(
-        "/admin/channels/telegram",
+        "/admin/channels/connect/telegram",
         data={"name": "Credit bot", "token": TOKEN, "_csrf": csrf},
         allow_redirects=False,
     )
@@ -394,9 +394,9 @@ async def test_an_admin_connects_tests_and_disconnects_a_bot(
     page = await (await tg_client.get("/admin/channels")).text()
     assert "Credit bot" in page and mask(TOKEN) in page and TOKEN.split(":")[1] not in page
 
-    tested = await tg_client.post(f"/admin/channels/telegram/{account.id}/test", data={"_csrf": csrf})
-    assert tested.status == 200 and "@switchboard_test_bot" in await tested.text()
-    gone = await tg_client.post(f"/admin/channels/telegram/{account.id}/disconnect", data={"_csrf": csrf})
+    tested = await tg_client.post(f"/admin/channels/accounts/{account.id}/test", data={"_csrf": csrf})
+    assert tested.status == 200 and "Telegram answers: switchboard_test_bot" in await tested.text()
+    gone = await tg_client.post(f"/admin/channels/accounts/{account.id}/disconnect", data={"_csrf": csrf})
     assert gone.status == 200
     assert len(fake.calls_of("deleteWebhook")) == 1
     async with sessions() as db:
