@@ -139,6 +139,22 @@ async def set_active(session: AsyncSession, actor: Actor, account_id: int, activ
     return account
 
 
+async def delete_account(session: AsyncSession, actor: Actor, account_id: int) -> None:
+    """Remove an account that never worked (the provider refused its webhook right after it was made)."""
+    account = await get_account(session, account_id)
+    await session.delete(account)
+    await audit.record(
+        session,
+        actor,
+        category=Category.ADMIN,
+        module="channels",
+        action=AuditAction.DELETE,
+        record_type=AUDIT_RECORD,
+        record_id=account_id,
+        changes={"channel": [account.channel, None], "name": [account.name, None]},
+    )
+
+
 async def record_test(session: AsyncSession, actor: Actor, account_id: int, outcome: str) -> None:
     await audit.record(
         session,

@@ -26,10 +26,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from channels.model import Channel, ConsentUpdate, DeliveryUpdate, InboundMessage, OutboundMessage, Sent
+from channels.model import (
+    Channel,
+    ConsentUpdate,
+    DeliveryUpdate,
+    InboundMessage,
+    OutboundMessage,
+    Sent,
+    WatermarkUpdate,
+)
 from switchboard.jobs import PermanentJobError
 
-Event = InboundMessage | DeliveryUpdate | ConsentUpdate
+Event = InboundMessage | DeliveryUpdate | ConsentUpdate | WatermarkUpdate
 EventHandler = Callable[[Event], Awaitable[None]]
 
 

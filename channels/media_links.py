@@ -14,6 +14,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from channels.model import Attachment
 
@@ -65,4 +66,6 @@ def verify(secret: bytes, token: str, *, now: float | None = None) -> LinkedFile
 
 
 def public_url(base: str, secret: bytes, attachment: Attachment) -> str:
-    return f"{base.rstrip('/')}/media/{sign(secret, attachment)}"
+    """The link ends with the file name: Viber shows a picture inline only when the URL ends in .jpg."""
+    name = quote(attachment.filename or "file", safe="")
+    return f"{base.rstrip('/')}/media/{sign(secret, attachment)}/{name}"

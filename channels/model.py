@@ -100,6 +100,18 @@ class DeliveryUpdate:
 
 
 @dataclass(frozen=True)
+class WatermarkUpdate:
+    """Every message we sent this customer up to `up_to` reached `status` (Messenger's read and delivery
+    watermarks, which name a time instead of message ids)."""
+
+    channel: Channel
+    account_id: str
+    recipient_id: str
+    status: DeliveryStatus
+    up_to: dt.datetime
+
+
+@dataclass(frozen=True)
 class ConsentUpdate:
     """The customer opted in or out of messages on this channel (Viber unsubscribed / subscribed, SMS STOP /
     START). While opted out, the hub refuses to send them anything on this channel."""

@@ -20,10 +20,9 @@ from channels.model import (
     MessageKind,
     OutboundMessage,
     Sent,
-    TemplateRef,
 )
 from inbox.models import Conversation, Message
-from inbox.service import SEND_JOB, Inbox, event_payload
+from inbox.service import SEND_JOB, Inbox, event_payload, template_of
 from switchboard.db import utcnow
 from switchboard.jobs import JobContext, JobRegistry, PermanentJobError
 
@@ -60,7 +59,7 @@ class Delivery:
                 body=message.body,
                 kind=MessageKind(message.kind),
                 attachments=tuple(_attachment(a) for a in message.attachments or []),
-                template=_template(message.meta or {}),
+                template=template_of(message.meta or {}),
                 reply_to=await self._reply_to(message) if channel is Channel.EMAIL else {},
             )
             sent = await sender(outbound)
@@ -115,15 +114,6 @@ class Delivery:
             assert conversation is not None
             payload = event_payload(message, conversation)
         await self.inbox.bus.publish("inbox.status", payload)
-
-
-def _template(meta: Mapping[str, Any]) -> TemplateRef | None:
-    data = meta.get("template")
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        return None
-    variables = data.get("variables")
-    values = {str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {}
-    return TemplateRef(data["name"], values)
 
 
 def _attachment(data: dict[str, Any]) -> Attachment:

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ from channels.model import (
     InboundMessage,
     MessageKind,
     TemplateRef,
+    WatermarkUpdate,
 )
 from crm_core import contacts
 from crm_core.models import Contact, ContactIdentity
@@ -415,6 +416,35 @@ class Inbox:
         await notifications.publish(self.bus, mentions)
         return view
 
+    async def retry(self, viewer: Viewer, message_id: int) -> MessageView:
+        """Send a failed reply again (the agent's "retry"): back to queued with a new delivery job. The
+        same checks as a new reply apply — the customer may have opted out, or the window closed."""
+        async with self.sessions() as session, session.begin():
+            message = await session.get(Message, message_id, with_for_update=True)
+            if message is None or message.direction != "out" or message.kind == MessageKind.NOTE.value:
+                raise NotFound(N_("No such message."))
+            conversation = await self._visible(session, viewer, message.conversation_id)
+            if message.status != DeliveryStatus.FAILED.value:
+                raise Invalid(N_("Only a message that failed can be sent again."), field="message")
+            recipient = await session.scalar(
+                select(ContactIdentity.external_id).where(
+                    ContactIdentity.contact_id == conversation.contact_id,
+                    ContactIdentity.channel == message.channel,
+                    ContactIdentity.account_id == message.account_id,
+                )
+            )
+            if recipient is None or message.channel is None or message.account_id is None:
+                raise Invalid(N_("This customer cannot be reached on that channel."), field="channel")
+            template = template_of(message.meta or {})
+            target = (message.channel, message.account_id, recipient)
+            await self._check_reachable(session, conversation.contact_id, target, template, utcnow())
+            message.status, message.error = DeliveryStatus.QUEUED.value, None
+            await jobs.enqueue(session, SEND_JOB, {"message_id": message.id, "recipient_id": recipient})
+            payload = event_payload(message, conversation)
+            view = message_view(message)
+        await self.bus.publish("inbox.status", payload)
+        return view
+
     async def _check_reachable(
         self,
         session: AsyncSession,
@@ -500,14 +530,60 @@ class Inbox:
             )
         return target_channel, target_account, windows.window(target_channel, last, utcnow()), opted_out
 
-    async def receive(self, event: InboundMessage | DeliveryUpdate | ConsentUpdate) -> None:
+    async def receive(self, event: InboundMessage | DeliveryUpdate | ConsentUpdate | WatermarkUpdate) -> None:
         """Whatever a channel adapter produced: a message, a delivery status or a consent change."""
         if isinstance(event, DeliveryUpdate):
             await self.update_delivery(event)
+        elif isinstance(event, WatermarkUpdate):
+            await self.update_watermark(event)
         elif isinstance(event, ConsentUpdate):
             await self.update_consent(event)
         else:
             await self.ingest(event)
+
+    async def update_watermark(self, event: WatermarkUpdate) -> int:
+        """Move every message we sent this customer on this channel account up to the watermark (by the
+        time it was handed to the provider) to `event.status`; returns how many moved."""
+        lower = [s for s, rank in _STATUS_ORDER.items() if rank < _STATUS_ORDER[event.status.value]]
+        async with self.sessions() as session, session.begin():
+            contact_id = (
+                select(ContactIdentity.contact_id)
+                .where(
+                    ContactIdentity.channel == event.channel.value,
+                    ContactIdentity.account_id == event.account_id,
+                    ContactIdentity.external_id == event.recipient_id,
+                )
+                .scalar_subquery()
+            )
+            rows = await session.scalars(
+                select(Message)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(
+                    Conversation.contact_id == contact_id,
+                    Message.direction == "out",
+                    Message.channel == event.channel.value,
+                    Message.account_id == event.account_id,
+                    Message.status.in_(lower),
+                    Message.status != "queued",
+                    Message.sent_at <= event.up_to,
+                )
+                .order_by(Message.id)
+                .limit(500)
+            )
+            moved = list(rows)
+            payloads = []
+            for message in moved:
+                message.status = event.status.value
+                if event.status is DeliveryStatus.READ:
+                    message.read_at = event.up_to
+                elif event.status is DeliveryStatus.DELIVERED:
+                    message.delivered_at = event.up_to
+                conversation = await session.get(Conversation, message.conversation_id)
+                assert conversation is not None
+                payloads.append(event_payload(message, conversation))
+        for payload in payloads:
+            await self.bus.publish("inbox.status", payload)
+        return len(moved)
 
     async def update_consent(self, event: ConsentUpdate) -> bool:
         """A customer opted in or out on a channel (Viber subscribed / unsubscribed, SMS STOP / START)."""
@@ -947,6 +1023,15 @@ def attachment_of(stored: StoredFile) -> dict[str, Any]:
         "stored_path": stored.path,
         "url": None,
     }
+
+
+def template_of(meta: Mapping[str, Any]) -> TemplateRef | None:
+    """The template or message tag an outgoing message was sent with (kept in its meta)."""
+    data = meta.get("template")
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return None
+    variables = data.get("variables")
+    return TemplateRef(data["name"], {str(k): str(v) for k, v in (variables or {}).items()})
 
 
 def inbound_attachment(attachment: Attachment) -> dict[str, Any]:

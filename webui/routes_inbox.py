@@ -6,7 +6,7 @@ from __future__ import annotations
 from switchboard.permissions import Action
 from webui.live import live_feed
 from webui.routes_spec import PUBLIC, RouteSpec
-from webui.views import files, inbox
+from webui.views import files, inbox, reply_options
 
 _ONE = {"id": "999999"}
 
@@ -34,6 +34,29 @@ INBOX_ROUTES: tuple[RouteSpec, ...] = (
         "api_conversation_message",
         Action.INBOX_VIEW,
         sample=_ONE,
+    ),
+    RouteSpec(
+        "GET",
+        "/api/v1/conversations/{id}/reply-options",
+        reply_options.reply_options_api,
+        "api_conversation_reply_options",
+        Action.INBOX_VIEW,
+        sample=_ONE,
+    ),
+    RouteSpec(
+        "POST",
+        "/api/v1/messages/{id}/retry",
+        reply_options.message_retry_api,
+        "api_message_retry",
+        Action.INBOX_VIEW,
+        sample=_ONE,
+    ),
+    RouteSpec(
+        "POST",
+        "/api/v1/sms/segments",
+        reply_options.sms_segments_api,
+        "api_sms_segments",
+        Action.INBOX_VIEW,
     ),
     RouteSpec(
         "POST",
@@ -64,11 +87,11 @@ INBOX_ROUTES: tuple[RouteSpec, ...] = (
     ),
     RouteSpec(
         "GET",
-        "/media/{token}",
+        "/media/{token}/{filename}",
         files.media_link,
         "media_link",
         PUBLIC,
         uses_session=False,
-        sample={"token": "nope.nope"},
+        sample={"token": "nope.nope", "filename": "a.jpg"},
     ),
 )

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp_session import Session, get_session
 
+from inbox.service import Viewer
 from switchboard import accounts
 from switchboard.accounts import CurrentUser
 from switchboard.permissions import can
@@ -44,6 +45,12 @@ class Identity:
 
 def client_ip(request: web.Request) -> str:
     return (request.remote or "unknown")[:64]
+
+
+def viewer_of(request: web.Request) -> Viewer:
+    """Who is asking, as the inbox's visibility rules see them."""
+    user = current_user(request)
+    return Viewer(user.id, user.role, user.branch_id)
 
 
 def current_user(request: web.Request) -> CurrentUser:

@@ -398,7 +398,7 @@ async def test_the_sender_never_sends_a_note_and_publishes_on_the_visitors_topic
     async with bus.subscribe("webchat.out.*") as events:
         provider_id = await send(OutboundMessage(7, Channel.WEBCHAT, "3", someone, "hello"))
         event = await asyncio.wait_for(anext(events), 1)
-    assert provider_id == f"{someone}:agent:7"
+    assert provider_id.external_id == f"{someone}:agent:7"
     assert event.topic == f"webchat.out.3.{someone}" and event.data["message"]["body"] == "hello"
     with pytest.raises(PermanentJobError):
         await send(OutboundMessage(8, Channel.WEBCHAT, "3", someone, "secret", kind=MessageKind.NOTE))

@@ -48,6 +48,7 @@ class _Failure:
 @dataclass
 class FakeTelegram:
     tokens: set[str] = field(default_factory=set)  # empty: any token is valid
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content, for getFile + download
     calls: list[Call] = field(default_factory=list)
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
@@ -67,6 +68,7 @@ class FakeTelegram:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app, access_log=None)  # its paths hold the token: not the hub's log
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -87,7 +89,9 @@ class FakeTelegram:
         if request.content_type == "application/json":
             params = await request.json()
         elif request.can_read_body:
-            params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+            form = await request.post()
+            params = {k: v for k, v in form.items() if isinstance(v, str)}
+            params.update({k: v.filename for k, v in form.items() if isinstance(v, web.FileField)})
         self.calls.append(Call(method, token, params))
         if self.tokens and token not in self.tokens:
             return _error(401, "Unauthorized")
@@ -103,6 +107,13 @@ class FakeTelegram:
                 return _error(failure.status, failure.description)
         return web.json_response({"ok": True, "result": self._result(method, params)})
 
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["path"].removeprefix("docs/")
+        content = self.files.get(file_id)
+        if content is None:
+            return web.Response(status=404)
+        return web.Response(body=content, content_type="application/octet-stream")
+
     def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return {"id": BOT_ID, "is_bot": True, "first_name": "Switchboard", "username": BOT_USERNAME}
@@ -114,6 +125,23 @@ class FakeTelegram:
                 "chat": {"id": int(chat_id), "type": "private"},
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "Switchboard"},
                 "text": params.get("text", ""),
+            }
+        if method == "getFile":
+            file_id = str(params.get("file_id", ""))
+            content = self.files.get(file_id)
+            size = len(content) if content is not None else 0
+            return {
+                "file_id": file_id,
+                "file_unique_id": file_id[-8:],
+                "file_size": size,
+                "file_path": f"docs/{file_id}",
+            }
+        if method in {"sendPhoto", "sendDocument", "sendVoice", "sendVideo"}:
+            return {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": {"id": int(params.get("chat_id", "0")), "type": "private"},
+                "caption": params.get("caption"),
             }
         if method == "getWebhookInfo":
             return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}

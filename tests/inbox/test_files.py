@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.model import Channel, InboundMessage, OutboundMessage
+from channels.model import Channel, InboundMessage, OutboundMessage, Sent
 from inbox.delivery import Delivery
 from inbox.models import Conversation, Message
 from inbox.service import Inbox, Viewer
@@ -263,9 +263,9 @@ async def test_the_delivery_job_hands_the_attachment_to_the_adapter(
     stored = await store.save(PNG, "image/png", "scan.png")
     sent: list[OutboundMessage] = []
 
-    async def sender(out: OutboundMessage) -> str:
+    async def sender(out: OutboundMessage) -> Sent:
         sent.append(out)
-        return "out-1"
+        return Sent("out-1")
 
     delivery = Delivery(inbox)
     delivery.add_sender(Channel.WEBCHAT, sender)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.model import Channel, DeliveryStatus, DeliveryUpdate, InboundMessage, VisitSource
+from channels.model import Channel, DeliveryStatus, DeliveryUpdate, InboundMessage, Sent, VisitSource
 from crm_core.models import Contact, ContactIdentity, Lead
 from inbox.delivery import Delivery
 from inbox.models import Conversation, Message
@@ -127,9 +127,9 @@ async def test_an_agent_reply_goes_out_by_the_customers_last_channel_through_a_j
     sent: list[tuple[str, str]] = []
     delivery = Delivery(inbox)
 
-    async def webchat_sender(out: object) -> str:
+    async def webchat_sender(out: object) -> Sent:
         sent.append((out.recipient_id, out.body))  # type: ignore[attr-defined]
-        return "out-1"
+        return Sent("out-1")
 
     delivery.add_sender(Channel.WEBCHAT, webchat_sender)
     registry = JobRegistry()

@@ -57,7 +57,7 @@ async def test_a_widget_created_from_the_form_is_listed_with_its_embed_snippet(
 ) -> None:
     csrf = await _as_admin(client, make_user)
     page = await (await client.get("/admin/channels")).text()
-    assert "later release" in page and 'name="_csrf"' in page
+    assert "telegram-connect" in page and 'name="_csrf"' in page
 
     response = await client.post(
         "/admin/channels/widgets", data={"_csrf": csrf, **FORM}, allow_redirects=False

@@ -16,6 +16,7 @@ from channels.model import (
     InboundMessage,
     MessageKind,
     OutboundMessage,
+    Sent,
     VisitSource,
 )
 from inbox.service import IngestResult
@@ -59,11 +60,11 @@ class FlakyChannel:
     def __init__(self) -> None:
         self.sent: list[OutboundMessage] = []
 
-    async def __call__(self, outbound: OutboundMessage) -> str:
+    async def __call__(self, outbound: OutboundMessage) -> Sent:
         self.sent.append(outbound)
         if len(self.sent) == 1:
             raise PermanentJobError("visitor closed the chat window")
-        return f"out-{outbound.message_id}"
+        return Sent(f"out-{outbound.message_id}")
 
 
 async def test_an_agent_works_a_conversation_live(

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from channels import accounts as channel_accounts
 from channels import webchat
-from channels.accounts_model import new_webhook_secret
+from channels.accounts_model import ChannelAccount, new_webhook_secret
 from channels.base import ChannelAdapter, TransientChannelError
 from channels.model import Channel
 from channels.provider_spec import AccountData, Provider
@@ -332,15 +332,9 @@ async def account_connect(request: web.Request) -> web.StreamResponse:
                 secrets=secret_values,
                 config=prepared,
             )
-            url = webhook_url(request, provider.channel, account.id)
-            account.config = {**prepared, "webhook_url": url}
-            adapter = adapters.build(account)
-            try:
-                await adapter.connect(url)
-            except (PermanentJobError, TransientChannelError) as exc:
-                raise _refusal(provider, exc) from None
-            finally:
-                await adapter.close()
+            account.config = {**prepared, "webhook_url": webhook_url(request, provider.channel, account.id)}
+        # Committed before the webhook is registered: Viber calls the new address before answering.
+        await _register_webhook(request, provider, account)
     except DomainError as exc:
         values = {
             k: str(v)[:500] for k, v in form.items() if isinstance(v, str) and not _is_secret(provider, k)
@@ -348,6 +342,22 @@ async def account_connect(request: web.Request) -> web.StreamResponse:
         return await channels_page(request, error=exc, values=values, form=provider.channel.value)
     await forms.flash(request, i18n.gettext("%(name)s connected.", name=name))
     raise web.HTTPFound(f"/admin/channels#{provider.channel.value}")
+
+
+async def _register_webhook(request: web.Request, provider: Provider, account: ChannelAccount) -> None:
+    """connect() at the provider; on refusal the account that never worked is removed again."""
+    adapters = request.app[keys.CHANNEL_ADAPTERS]
+    adapter = adapters.build(account)
+    try:
+        await adapter.connect(str(account.config["webhook_url"]))
+    except (PermanentJobError, TransientChannelError) as exc:
+        async with request.app[keys.SESSIONS]() as db, db.begin():
+            await channel_accounts.delete_account(
+                db, current_user(request).actor(client_ip(request)), account.id
+            )
+        raise _refusal(provider, exc) from None
+    finally:
+        await adapter.close()
 
 
 def _is_secret(provider: Provider, name: str) -> bool:

@@ -11,8 +11,7 @@ from aiohttp import web
 from crm_core import contacts
 from switchboard.errors import N_, Invalid, NotFound
 from webui import forms, keys
-from webui.security import client_ip, current_user
-from webui.views.inbox import viewer_of
+from webui.security import client_ip, current_user, viewer_of
 
 MAX_JSON_BODY = 16 * 1024
 FIELDS = ("first_name", "last_name", "phone", "email")

@@ -18,7 +18,7 @@ from inbox.service import MAX_BODY
 from switchboard.errors import N_, Invalid
 from switchboard.files import ALLOWED_TYPES, StoredFile, read_chunks
 from webui import forms, keys
-from webui.views.inbox import viewer_of
+from webui.security import viewer_of
 
 MAX_FIELD_BYTES = MAX_BODY * 4  # a caption of MAX_BODY characters, each up to four UTF-8 bytes
 _INLINE_MAJOR = ("image/", "audio/", "video/")
@@ -102,8 +102,8 @@ async def file_get(request: web.Request) -> web.StreamResponse:
 
 
 async def media_link(request: web.Request) -> web.StreamResponse:
-    """`GET /media/{token}`: a file an agent sent, for the provider that fetches it by URL (Twilio, Viber,
-    Meta). Public, but only through a signed, expiring token (`channels.media_links`)."""
+    """`GET /media/{token}/{filename}`: a file an agent sent, for the provider that fetches it by URL
+    (Twilio, Viber, Meta). Public, but only through a signed, expiring token (`channels.media_links`)."""
     linked = media_links.verify(request.app[keys.SETTINGS].secret, request.match_info.get("token", ""))
     if linked is None:
         raise web.HTTPNotFound()

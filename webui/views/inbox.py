@@ -12,24 +12,19 @@ from aiohttp import web
 
 from channels.model import Channel
 from inbox import labels as label_rules
-from inbox.service import Viewer
 from switchboard import accounts
 from switchboard.accounts import CurrentUser
 from switchboard.accounts_model import User
 from switchboard.errors import N_, Invalid, NotFound
 from switchboard.permissions import Action, Role, can
 from webui import forms, keys
-from webui.security import current_user
+from webui.security import current_user, viewer_of
 from webui.templating import render
+from webui.views import reply_options
 
 SCOPES = ("all", "mine", "unassigned")
 STATUSES = ("open", "pending", "snoozed", "resolved", "any")  # "open" also lists pending and snoozed
 MAX_JSON_BODY = 64 * 1024
-
-
-def viewer_of(request: web.Request) -> Viewer:
-    user = current_user(request)
-    return Viewer(user.id, user.role, user.branch_id)
 
 
 def _default(value: object) -> str:
@@ -135,14 +130,28 @@ async def message_create_api(request: web.Request) -> web.StreamResponse:
     `account_id` pick another of their identities) or a private note."""
     conversation_id = forms.path_int(request, "id")
     data = await _json_object(request)
-    body = _required_string(data, "body")
-    message = await request.app[keys.INBOX].send(
-        viewer_of(request),
+    inbox = request.app[keys.INBOX]
+    viewer = viewer_of(request)
+    channel, account_id = _string(data, "channel"), _string(data, "account_id")
+    template = None
+    if data.get("template") is not None:
+        target_channel, target_account, _, _ = await inbox.reply_window(
+            viewer, conversation_id, channel, account_id
+        )
+        template, text = await reply_options.resolve_template(
+            request, target_channel, target_account, data["template"]
+        )
+        body = text or _string(data, "body") or ""
+    else:
+        body = _required_string(data, "body")
+    message = await inbox.send(
+        viewer,
         conversation_id,
         body,
         note=_boolean(data, "note"),
-        channel=_string(data, "channel"),
-        account_id=_string(data, "account_id"),
+        channel=channel,
+        account_id=account_id,
+        template=template,
     )
     return _json({"message": message.as_json()}, status=201)
 

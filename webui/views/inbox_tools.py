@@ -19,9 +19,9 @@ from switchboard.accounts_model import Branch, User
 from switchboard.errors import N_, DomainError, Invalid, NotFound
 from switchboard.permissions import Action, Role, can
 from webui import forms, i18n, keys
-from webui.security import client_ip, current_user
+from webui.security import client_ip, current_user, viewer_of
 from webui.templating import render
-from webui.views.inbox import _json, _json_object, viewer_of
+from webui.views.inbox import _json, _json_object
 
 MAX_ID = 2**31
 

@@ -410,3 +410,98 @@ async def test_an_admin_connects_tests_and_disconnects_a_bot(
             )
         ).all()
     assert sorted(actions) == ["create", "read", "update"]
+
+
+# --- media in and out, retry --------------------------------------------------------------------------------
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 2000
+
+
+async def _drain(tg_app: web.Application) -> None:
+    for _ in range(20):
+        if not await tg_app[keys.WORKER].run_once():
+            return
+
+
+async def test_an_inbound_photo_is_fetched_into_the_file_store_by_a_job(
+    tg_client: TestClient,
+    tg_app: web.Application,
+    account: ChannelAccount,
+    sessions: async_sessionmaker[AsyncSession],
+    fake: FakeTelegram,
+) -> None:
+    fake.files["AgACAgIAAxkBAAIBZ2large"] = JPEG
+    assert (await post_update(tg_client, account, fixture("photo")))[0] == 200
+    await _drain(tg_app)
+    [photo] = await messages_of(sessions, account)
+    [attachment] = photo.attachments
+    assert attachment["stored_path"] and attachment["id"] and attachment["content_type"] == "image/jpeg"
+    assert attachment["size"] == len(JPEG) and not attachment.get("url")
+    located = tg_app[keys.FILES].locate(attachment["stored_path"])
+    assert located.read_bytes() == JPEG
+    [call] = fake.calls_of("getFile")
+    assert call.params["file_id"] == "AgACAgIAAxkBAAIBZ2large"
+
+
+async def test_an_inbound_file_over_the_limit_is_refused_with_a_reason(
+    tg_client: TestClient,
+    tg_app: web.Application,
+    account: ChannelAccount,
+    sessions: async_sessionmaker[AsyncSession],
+    fake: FakeTelegram,
+) -> None:
+    fake.files["AgACAgIAAxkBAAIBZ2large"] = JPEG * 20_000  # ~40 MB, over the 25 MiB default
+    assert (await post_update(tg_client, account, fixture("photo")))[0] == 200
+    await _drain(tg_app)
+    [photo] = await messages_of(sessions, account)
+    [attachment] = photo.attachments
+    assert "larger than" in attachment["error"] and not attachment.get("stored_path")
+
+
+async def test_an_agents_file_goes_to_telegram_as_a_photo_with_its_caption(
+    tg_client: TestClient,
+    tg_app: web.Application,
+    account: ChannelAccount,
+    sessions: async_sessionmaker[AsyncSession],
+    fake: FakeTelegram,
+    make_user: MakeUser,
+) -> None:
+    await post_update(tg_client, account, fixture("text"))
+    conversation = (await messages_of(sessions, account))[0].conversation_id
+    admin = await make_user(Role.ADMIN)
+    stored = await tg_app[keys.FILES].save(JPEG, "image/jpeg", "oferta.jpg")
+    sent = await tg_app[keys.INBOX].attach(Viewer(admin.id, Role.ADMIN, None), conversation, stored, "Oferta")
+    await _drain(tg_app)
+    [call] = fake.calls_of("sendPhoto")
+    assert call.params["chat_id"] == "424242" and call.params["caption"] == "Oferta"
+    assert call.params["photo"].startswith("attach://") and "oferta.jpg" in call.params.values()
+    assert (await _message(sessions, sent.id)).status == "sent"
+
+
+async def test_an_agent_sends_a_failed_reply_again(
+    tg_client: TestClient,
+    tg_app: web.Application,
+    account: ChannelAccount,
+    sessions: async_sessionmaker[AsyncSession],
+    fake: FakeTelegram,
+    make_user: MakeUser,
+) -> None:
+    fake.fail("sendMessage", 400, "Bad Request: chat not found")
+    message_id = await _reply(make_user, tg_client, tg_app, account, sessions, "Vă sun mâine")
+    await _drain(tg_app)
+    assert (await _message(sessions, message_id)).status == "failed"
+    agent = await make_user(Role.AGENT)
+    await login(tg_client, agent.username)
+    csrf = await page_csrf(tg_client, "/inbox")
+    hidden = await tg_client.post(f"/api/v1/messages/{message_id}/retry", headers={"X-CSRF-Token": csrf})
+    assert hidden.status == 404  # not this agent's conversation
+    admin = await make_user(Role.ADMIN)
+    await login(tg_client, admin.username)
+    csrf = await page_csrf(tg_client, "/inbox")
+    again = await tg_client.post(f"/api/v1/messages/{message_id}/retry", headers={"X-CSRF-Token": csrf})
+    assert again.status == 200 and (await again.json())["message"]["status"] == "queued"
+    await _drain(tg_app)
+    message = await _message(sessions, message_id)
+    assert message.status == "sent" and message.error is None
+    twice = await tg_client.post(f"/api/v1/messages/{message_id}/retry", headers={"X-CSRF-Token": csrf})
+    assert twice.status == 422  # only a failed message goes again

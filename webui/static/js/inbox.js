@@ -5,6 +5,7 @@
 
 import { api as callApi, csrf } from "./api.js";
 import { contactEditor, isEditing, stopEditing } from "./contact_edit.js";
+import { replyWindow } from "./reply_window.js";
 
 const config = readJson("inbox-config");
 const T = readJson("inbox-strings");
@@ -397,6 +398,7 @@ function upsertThreadMessage(message) {
   if (current && !movesOn(current, message)) return;
   const known = current !== undefined;
   state.thread.messages.set(message.id, message);
+  if (!known && message.direction === "in") refreshWindow(true); // the customer wrote: a window reopens
   const node = messageNode(message);
   const existing = box.querySelector(`.message[data-id="${message.id}"]`);
   if (existing) {
@@ -464,6 +466,22 @@ function attachmentNode(a) {
   return el("div", { className: "message-attachment", dataset: { fileId: a.id } }, link);
 }
 
+/** An e-mail's formatted version: already sanitised by the hub, and still shown in a sandboxed frame
+ * (no scripts, no same-origin access, no forms), opened on request. */
+function htmlMailNode(html) {
+  const details = el("details", { className: "small message-html" }, el("summary", { text: T.formatted }));
+  details.addEventListener(
+    "toggle",
+    () => {
+      if (!details.open || details.querySelector("iframe")) return;
+      const frame = el("iframe", { sandbox: "", referrerpolicy: "no-referrer", className: "w-100 border rounded bg-white", title: T.formatted });
+      frame.srcdoc = `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">${html}`;
+      details.append(frame);
+    },
+  );
+  return details;
+}
+
 function messageNode(m) {
   const kind = messageKind(m);
   const classes = ["message", `message-${kind}`];
@@ -474,7 +492,9 @@ function messageNode(m) {
   } else if (kind === "call") {
     bubble.append(el("div", { className: "small fw-bold message-label" }, icon("phone", "me-1"), T.call));
   }
+  if (m.meta?.subject) bubble.append(el("div", { className: "small fw-bold message-subject", text: m.meta.subject }));
   if (m.body) bubble.append(el("div", { className: "message-body", text: m.body }));
+  if (m.meta?.html) bubble.append(htmlMailNode(m.meta.html));
   for (const a of m.attachments || []) bubble.append(attachmentNode(a));
   const author = m.direction === "out" ? personName(m.author_user_id) : null;
   bubble.append(
@@ -488,7 +508,16 @@ function messageNode(m) {
     ),
   );
   if (m.status === "failed") {
-    bubble.append(el("div", { className: "message-error small text-danger", text: m.error || T.failed }));
+    bubble.append(
+      el(
+        "div",
+        { className: "message-error small text-danger" },
+        el("span", { text: m.error || T.failed }),
+        m.direction === "out" && kind !== "note"
+          ? el("button", { type: "button", className: "btn btn-sm btn-link p-0 ms-2 message-retry", dataset: { id: m.id }, text: T.retry })
+          : null,
+      ),
+    );
   }
   return el(
     "div",
@@ -644,6 +673,7 @@ function replyTarget() {
 
 /** The reply box's channel picker: hidden for a note and for a customer with one identity. */
 function renderReplyChannel() {
+  refreshWindow();
   const box = $("#reply-channel-box");
   const select = $("#reply-channel");
   const targets = replyTargets();
@@ -661,6 +691,26 @@ function renderReplyChannel() {
 }
 
 /** What a reply sends besides its body: the picked identity, never for a note. */
+let windowBar = null;
+
+function refreshWindow(force = false) {
+  if (!windowBar) return;
+  const note = $("#reply-note").checked;
+  windowBar.refresh(state.thread?.conversation.id, replyRoute(note), note, force);
+}
+
+async function retryMessage(button) {
+  button.disabled = true;
+  try {
+    const data = await api(`/api/v1/messages/${button.dataset.id}/retry`, {});
+    if (state.thread && belongsToThread(data.message)) upsertThreadMessage(data.message);
+  } catch (error) {
+    report(error);
+    refreshWindow(true);
+    button.disabled = false;
+  }
+}
+
 function replyRoute(note) {
   const target = note ? null : replyTarget();
   return target ? { channel: target.channel, account_id: target.account_id } : {};
@@ -728,6 +778,7 @@ async function sendReply() {
     if (state.thread && belongsToThread(data.message)) upsertThreadMessage(data.message);
   } catch (error) {
     report(error);
+    if (error.status === 422) refreshWindow(true); // the window may have closed, or the customer opted out
   } finally {
     state.sending = false;
     $("#reply-send").disabled = false;
@@ -992,6 +1043,21 @@ function wire() {
     openConversation(Number(item.dataset.id), { focus: true }).catch(report);
   });
 
+  windowBar = replyWindow({
+    api,
+    T,
+    el,
+    box: $("#reply-window"),
+    body: $("#reply-body"),
+    onSent: (message) => {
+      if (state.thread && belongsToThread(message)) upsertThreadMessage(message);
+    },
+    onError: setError,
+  });
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest(".message-retry");
+    if (button) retryMessage(button);
+  });
   $("#reply-form").addEventListener("submit", (event) => {
     event.preventDefault();
     sendReply();
