@@ -1,16 +1,19 @@
-"""Inbound webchat messages through the real HTTP path into a running hub on PostgreSQL, out of the agent's
+"""Inbound messages through the real HTTP path into a running hub on PostgreSQL, out of the agent's
 WebSocket feed — against a bare aiohttp handler measured in the same run.
 
-Prints (a) accepted messages per second (closed loop), (b) p50/p99 from the POST leaving this process to
-the frame arriving on the agent's WebSocket while offering 100 and 300 messages/s (open loop), (c) the bare
-aiohttp "hello" throughput, and the ratio a/c. Set BENCH_DATABASE_URL to choose the database; the default
-creates a fresh database on the local PostgreSQL server.
+Prints (a) accepted webchat messages per second (closed loop), (b) p50/p99 from the POST leaving this
+process to the frame arriving on the agent's WebSocket while offering 100 and 300 messages/s (open loop),
+(c) the bare aiohttp "hello" throughput and the ratio a/c, then (d) accepted messages per second for each
+provider's webhook payload shape (Telegram update, Twilio form, Viber callback, Meta event), each signed as
+the provider signs it and each a new customer, with its ratio to (c). Set BENCH_DATABASE_URL to choose the
+database; the default creates a fresh database on the local PostgreSQL server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import socket
@@ -19,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
@@ -26,7 +30,11 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 import aiohttp
 import asyncpg
 
+from bench import _payloads as payloads
 from bench._load import run_load, wait_for
+from channels import accounts as channel_accounts
+from channels.model import Channel
+from channels.secrets import SecretBox
 from channels.webchat import create_widget
 from switchboard import accounts, migrate
 from switchboard.audit import SYSTEM
@@ -37,6 +45,8 @@ ORIGIN = "http://shop.bench.example"
 RATES = [int(r) for r in os.environ.get("BENCH_RATES", "100,300").split(",")]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 PASSWORD = "bench-password-123"
+SECRET_KEY = "bench-secret-key-" + "x" * 32
+WHATSAPP_NUMBER = "+37322123456"
 
 
 def free_port() -> int:
@@ -69,14 +79,60 @@ async def drop_database(name: str) -> None:
         await conn.close()
 
 
-async def seed(db_url: str) -> str:
+@dataclass(frozen=True)
+class Seeded:
+    widget_key: str
+    hooks: dict[str, tuple[str, payloads.Builder]]  # label -> (webhook path, builder)
+
+
+async def seed(db_url: str) -> Seeded:
     await migrate.upgrade(db_url)
     engine = create_engine(db_url)
+    box = SecretBox(SECRET_KEY.encode())
     try:
         async with transaction(create_sessionmaker(engine)) as db:
             await accounts.create_user(db, SYSTEM, username="bench", password=PASSWORD, role="admin")
             widget = await create_widget(db, name="bench", allowed_origins=[ORIGIN])
-            return widget.public_key
+
+            async def account(
+                channel: Channel, secrets: dict[str, str], config: dict[str, object]
+            ) -> tuple[int, str]:
+                row = await channel_accounts.create_account(
+                    db,
+                    SYSTEM,
+                    box,
+                    channel=channel,
+                    name=f"bench {channel.value}",
+                    secrets=secrets,
+                    config=config,
+                )
+                return row.id, row.webhook_secret
+
+            tg, tg_secret = await account(Channel.TELEGRAM, {"token": payloads.TELEGRAM_TOKEN}, {})
+            vb, _ = await account(Channel.VIBER, {"token": payloads.VIBER_TOKEN}, {})
+            wa, _ = await account(
+                Channel.WHATSAPP,
+                {"auth_token": payloads.TWILIO_TOKEN},
+                {"account_sid": payloads.TWILIO_SID, "phone": WHATSAPP_NUMBER, "templates": []},
+            )
+            fb, _ = await account(
+                Channel.MESSENGER,
+                {"page_access_token": "bench-page-token", "app_secret": payloads.META_APP_SECRET},
+                {"page_id": payloads.META_PAGE},
+            )
+            hooks: dict[str, tuple[str, payloads.Builder]] = {
+                "Telegram update (JSON)": (
+                    f"/webhooks/telegram/{tg}",
+                    functools.partial(payloads.telegram, secret=tg_secret),
+                ),
+                "Twilio WhatsApp (form)": (
+                    f"/webhooks/whatsapp/{wa}",
+                    functools.partial(payloads.twilio_whatsapp, phone=WHATSAPP_NUMBER),
+                ),
+                "Viber callback (JSON)": (f"/webhooks/viber/{vb}", payloads.viber),
+                "Meta Messenger event (JSON)": (f"/webhooks/messenger/{fb}", payloads.meta_messenger),
+            }
+            return Seeded(widget.public_key, hooks)
     finally:
         await engine.dispose()
 
@@ -112,6 +168,30 @@ async def accepted_per_second(url: str, seconds: float, concurrency: int = 32) -
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return accepted / (time.perf_counter() - started)
+
+
+async def webhooks_per_second(
+    url: str, build: payloads.Builder, seconds: float, concurrency: int = 32
+) -> tuple[float, int]:
+    """Accepted provider webhooks per second and how many were refused (there should be none)."""
+    accepted = refused = 0
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            nonlocal accepted, refused
+            while time.perf_counter() < deadline:
+                hook = build(url, "Bună ziua, vreau un credit")
+                async with session.post(url, data=hook.body, headers=hook.headers) as response:
+                    await response.read()
+                    if response.status < 300:
+                        accepted += 1
+                    else:
+                        refused += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return accepted / (time.perf_counter() - started), refused
 
 
 async def latency_at_rate(
@@ -159,7 +239,8 @@ async def latency_at_rate(
 
 async def main() -> None:
     db_url, created = await fresh_database()
-    key = await seed(db_url)
+    seeded = await seed(db_url)
+    key = seeded.widget_key
     hub_port, bare_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
         env = os.environ | {
@@ -167,6 +248,8 @@ async def main() -> None:
             "SWITCHBOARD_DATA_DIR": tmp,
             "SWITCHBOARD_PORT": str(hub_port),
             "SWITCHBOARD_LOG_LEVEL": "WARNING",
+            "SWITCHBOARD_SECRET_KEY": SECRET_KEY,
+            "SWITCHBOARD_RUN_WORKER": "false",  # no provider to fetch media from or send to here
         }
         procs = [
             await asyncio.create_subprocess_exec(sys.executable, "-m", "switchboard.cli", "serve", env=env),
@@ -197,6 +280,12 @@ async def main() -> None:
             c = await run_load(f"http://127.0.0.1:{bare_port}/me", seconds=SECONDS, concurrency=32)
             print(f"(c) bare aiohttp hello, closed loop 32    {c.rps:8.0f} req/s")
             print(f"ratio a/c                                 {a / c.rps:8.3f}")
+            for label, (path, build) in seeded.hooks.items():
+                await asyncio.sleep(2)
+                rate, refused = await webhooks_per_second(f"{base}{path}", build, SECONDS)
+                print(
+                    f"(d) {label:<30} {rate:8.0f} msg/s  ratio to (c) {rate / c.rps:6.3f}  refused {refused}"
+                )
             await live.close()
             await agent.close()
         finally:

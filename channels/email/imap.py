@@ -225,13 +225,14 @@ class ImapSession:
                 return task.result()
             except PermanentJobError:
                 raise
-            except ValueError as exc:  # aioimaplib refuses CR / LF / NUL in an argument (the password)
-                raise PermanentJobError(f"IMAP {what}: {self._scrub(str(exc))}") from None
             except (OSError, TimeoutError, aioimaplib.AioImapException, EOFError) as exc:
+                # before ValueError: a certificate that fails verification is both
                 detail = self._scrub(_describe(exc))
                 raise TransientChannelError(
                     f"IMAP {self.host}:{self.port}: {what} failed: {detail}"
                 ) from None
+            except ValueError as exc:  # aioimaplib refuses CR / LF / NUL in an argument (the password)
+                raise PermanentJobError(f"IMAP {what}: {self._scrub(str(exc))}") from None
         task.cancel()
         with contextlib.suppress(BaseException):
             await task

@@ -9,8 +9,6 @@ customer will read.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -18,28 +16,21 @@ from aiohttp import web
 from channels.accounts_model import ChannelAccount
 from channels.model import Channel, TemplateRef
 from channels.twilio.segments import segments, transliterate
+from channels.twilio.templates import WhatsAppTemplate, render, templates_from_config
 from switchboard.errors import N_, Invalid
 from webui import forms, keys
 from webui.security import viewer_of
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 MAX_SEGMENT_TEXT = 10_000
 
 
-async def account_templates(request: web.Request, channel: str, account_id: str) -> list[dict[str, Any]]:
-    """The approved templates of a WhatsApp account: [{name, content_sid, body, variables}]."""
+async def account_templates(request: web.Request, channel: str, account_id: str) -> list[WhatsAppTemplate]:
+    """The approved templates of a WhatsApp account (none for any other channel)."""
     if channel != Channel.WHATSAPP.value or not account_id.isdigit():
         return []
     async with request.app[keys.SESSIONS]() as db:
         account = await db.get(ChannelAccount, int(account_id))
-    templates = account.config.get("templates") if account is not None else None
-    if not isinstance(templates, list):
-        return []
-    return [t for t in templates if isinstance(t, dict) and isinstance(t.get("name"), str)]
-
-
-def _render(body: str, variables: Mapping[str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), body)
+    return templates_from_config(account.config.get("templates")) if account is not None else []
 
 
 async def resolve_template(
@@ -58,17 +49,9 @@ async def resolve_template(
     if channel != Channel.WHATSAPP.value:
         return TemplateRef(name.upper()), ""
     for template in await account_templates(request, channel, account_id):
-        if template["name"] == name:
-            needed = [str(v) for v in template.get("variables") or []]
-            missing = [v for v in needed if not variables.get(v)]
-            if missing:
-                raise Invalid(
-                    N_("Fill in the template's variables: %(names)s."),
-                    field="template",
-                    names=", ".join(missing),
-                )
-            ref = TemplateRef(str(template.get("content_sid", "")), {k: variables[k] for k in needed})
-            return ref, _render(str(template.get("body", "")), variables)
+        if template.name == name:
+            text = render(template, variables)
+            return TemplateRef(template.content_sid, {k: variables[k] for k in template.variables}), text
     raise Invalid(N_("This template does not exist on this WhatsApp number."), field="template")
 
 
@@ -90,10 +73,7 @@ async def reply_options_api(request: web.Request) -> web.StreamResponse:
             "window": window.verdict.value,
             "closes_at": window.closes_at.isoformat() if window.closes_at else None,
             "tags": list(window.tags),
-            "templates": [
-                {"name": t["name"], "body": t.get("body", ""), "variables": t.get("variables", [])}
-                for t in templates
-            ],
+            "templates": [{"name": t.name, "body": t.body, "variables": list(t.variables)} for t in templates],
             "opted_out": opted_out,
         }
     )

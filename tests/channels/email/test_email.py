@@ -471,6 +471,10 @@ async def test_a_wrong_password_fails_the_check_with_the_servers_reason(
     adapter = build_adapter(mail_settings, prepare_config(form(imap, smtp)), password="wrong")
     with pytest.raises(PermanentJobError, match=r"IMAP server refused the login: .*Invalid credentials"):
         await adapter.check()
+    injected = build_adapter(mail_settings, prepare_config(form(imap, smtp)), password="x\r\nA2 DELETE INBOX")
+    with pytest.raises(PermanentJobError, match="not allowed") as refused:
+        await injected.check()
+    assert "DELETE" not in str(refused.value) and not imap.commands_of("DELETE")
     smtp.password = "other"  # IMAP accepts, SMTP refuses
     good = build_adapter(mail_settings, prepare_config(form(imap, smtp)))
     with pytest.raises(PermanentJobError, match="SMTP server refused the login: 535"):
