@@ -9,9 +9,9 @@ points at the merged contact (the inbox does this in `inbox.merge`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Update, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.contacts import normalise_phone
@@ -64,7 +64,9 @@ def _fill(keep: Contact, merged: Contact) -> dict[str, Any]:
     if not keep.first_name and not keep.last_name:
         if merged.first_name or merged.last_name:
             values["first_name"], values["last_name"] = merged.first_name, merged.last_name
-    elif not keep.last_name and merged.last_name and keep.first_name.casefold() == merged.first_name.casefold():
+    elif (
+        not keep.last_name and merged.last_name and keep.first_name.casefold() == merged.first_name.casefold()
+    ):
         values["last_name"] = merged.last_name
     for name in FILLED:
         if getattr(keep, name) is None and getattr(merged, name) is not None:
@@ -77,10 +79,13 @@ async def merge_contacts(session: AsyncSession, actor: Actor, keep_id: int, merg
     contact's empty fields, and it is deleted; audited twice (the kept contact's update, the merged
     contact's deletion naming where it went) so either id leads to the other in the log."""
     keep, merged = await lock_pair(session, keep_id, merge_id)
-    identities = await session.execute(
-        update(ContactIdentity).where(ContactIdentity.contact_id == merge_id).values(contact_id=keep_id)
+    identities = await _rowcount(
+        session,
+        update(ContactIdentity).where(ContactIdentity.contact_id == merge_id).values(contact_id=keep_id),
     )
-    leads = await session.execute(update(Lead).where(Lead.contact_id == merge_id).values(contact_id=keep_id))
+    leads = await _rowcount(
+        session, update(Lead).where(Lead.contact_id == merge_id).values(contact_id=keep_id)
+    )
     values = _fill(keep, merged)
     changes = audit.diff({name: getattr(keep, name) for name in values}, values)
     snapshot = {
@@ -92,7 +97,6 @@ async def merge_contacts(session: AsyncSession, actor: Actor, keep_id: int, merg
     keep.updated_at = utcnow()
     await session.delete(merged)
     await session.flush()
-    moved = {"identities": identities.rowcount, "leads": leads.rowcount}
     await audit.record_change(
         session,
         actor,
@@ -101,8 +105,7 @@ async def merge_contacts(session: AsyncSession, actor: Actor, keep_id: int, merg
         record_type="contact",
         record_id=keep_id,
         changes={**changes, "merged_contact_id": [None, merge_id]},
-        detail=f"merged contact #{merge_id} into this one ({moved['identities']} channel identities, "
-        f"{moved['leads']} leads)",
+        detail=f"merged contact #{merge_id} into this one ({identities} channel identities, {leads} leads)",
     )
     await audit.record_change(
         session,
@@ -114,7 +117,12 @@ async def merge_contacts(session: AsyncSession, actor: Actor, keep_id: int, merg
         changes=audit.diff(snapshot, {"merged_into": keep_id}),
         detail=f"merged into contact #{keep_id}",
     )
-    return MergeResult(keep_id, merge_id, moved["identities"], moved["leads"], tuple(values))
+    return MergeResult(keep_id, merge_id, identities, leads, tuple(values))
+
+
+async def _rowcount(session: AsyncSession, statement: Update) -> int:
+    result = cast(CursorResult[Any], await session.execute(statement))
+    return result.rowcount
 
 
 # --- finding the contact to link --------------------------------------------------------------------------

@@ -9,11 +9,13 @@ conversation and the emptied conversation is deleted.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import CursorResult, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import merge as crm_merge
@@ -83,7 +85,9 @@ async def search_customers(
         statement = statement.where(_seen_by(viewer, Contact.id))
     if exclude is not None:
         statement = statement.where(Contact.id != exclude)
-    statement = statement.order_by(Contact.updated_at.desc(), Contact.id.desc()).limit(min(limit, MAX_RESULTS))
+    statement = statement.order_by(Contact.updated_at.desc(), Contact.id.desc()).limit(
+        min(limit, MAX_RESULTS)
+    )
     async with inbox.sessions() as session:
         found = list(await session.scalars(statement))
         channels: dict[int, list[str]] = {}
@@ -122,35 +126,37 @@ async def merge_customers(
                 .with_for_update()
             )
         )
-        keep_open = _open_of(threads, keep_id)
-        merge_open = _open_of(threads, merge_id)
+        live = sorted(
+            (c for c in threads if c.status in OPEN_STATUSES), key=lambda c: c.contact_id != keep_id
+        )
+        # The joined thread is the latest conversation of the two, open or not (see `_joined`).
+        target = threads[-1] if live else None
+        gone = [c for c in live if c is not target]
+        events: list[dict[str, Any]] = []
+        state: dict[str, Any] = {}
         messages_moved = 0
-        emptied: dict[str, Any] | None = None
-        if keep_open is not None and merge_open is not None:
-            messages_moved = await _join(session, keep_open, merge_open)
-            emptied = {**_event(merge_open), "status": MERGED_STATUS, "merged_into": keep_open.id}
-            threads.remove(merge_open)
-        moved = [c for c in threads if c.contact_id == merge_id]
+        if target is not None:
+            state = _joined(target, live)
+            # Announced before they go: the feed tells whoever sees them where the thread went.
+            events = [{**_event(c), "status": MERGED_STATUS, "merged_into": target.id} for c in gone]
+            messages_moved = await _empty_into(session, target, gone)
+        moved = [c for c in threads if c.contact_id == merge_id and c not in gone]
         await session.execute(
             update(Conversation).where(Conversation.contact_id == merge_id).values(contact_id=keep_id)
         )
         await session.execute(
             update(Message).where(Message.author_contact_id == merge_id).values(author_contact_id=keep_id)
         )
+        for name, value in state.items():
+            setattr(target, name, value)
+        await session.flush()
         merged = await crm_merge.merge_contacts(session, actor, keep_id, merge_id)
-        for conversation in threads:
-            await session.refresh(conversation)
-        survivor = keep_open or merge_open
-        changed = sorted(
-            [c for c in threads if c is survivor or c in moved], key=lambda c: c.id, reverse=True
-        )
-        events = [_event(c) for c in changed[:MAX_EVENTS]]
-        if emptied is not None:
-            events.insert(0, emptied)
+        changed = sorted({*moved, *([target] if target is not None else [])}, key=lambda c: -c.id)
+        events += [_event(c) for c in changed[:MAX_EVENTS]]
         result = CustomersMerged(
             keep_id,
             merge_id,
-            survivor.id if survivor is not None else None,
+            target.id if target is not None else None,
             len(moved),
             messages_moved,
             merged,
@@ -163,44 +169,53 @@ async def merge_customers(
     return result
 
 
-def _open_of(threads: list[Conversation], contact_id: int) -> Conversation | None:
-    return next((c for c in threads if c.contact_id == contact_id and c.status in OPEN_STATUSES), None)
+def _joined(target: Conversation, live: list[Conversation]) -> dict[str, Any]:
+    """The state of the one thread after the merge, from the open conversations (the kept customer's
+    first). The thread is the latest conversation of the two customers, even when that one is resolved
+    and an older one is open: `Inbox.ingest` adds a customer's message to their latest conversation, so
+    the open one has to be it."""
+    everything = [target, *(c for c in live if c is not target)]
+    last = max(everything, key=lambda c: c.last_activity_at)  # where the customer was last heard from
+    status = min((c.status for c in live), key=lambda s: _ACTIVITY.get(s, 0))
+    snoozed = [c.snoozed_until for c in live if c.status == "snoozed" and c.snoozed_until is not None]
+    return {
+        "status": status,
+        "snoozed_until": min(snoozed) if status == "snoozed" and snoozed else None,
+        "assignee_id": next((c.assignee_id for c in live if c.assignee_id is not None), None),
+        "branch_id": next((c.branch_id for c in live if c.branch_id is not None), target.branch_id),
+        "waiting_since": _earliest(c.waiting_since for c in live),
+        "first_response_at": _earliest(c.first_response_at for c in live),
+        "unread": sum(c.unread for c in everything),
+        "priority": max(c.priority for c in everything),
+        "labels": list(dict.fromkeys(label for c in everything for label in c.labels or []))[:MAX_LABELS],
+        "last_activity_at": last.last_activity_at,
+        "last_inbound_channel": last.last_inbound_channel or target.last_inbound_channel,
+        "last_inbound_account": last.last_inbound_account or target.last_inbound_account,
+    }
 
 
-async def _join(session: AsyncSession, keep: Conversation, gone: Conversation) -> int:
-    """Move `gone`'s messages (and the notifications pointing at it) into `keep`, fold its state in, and
-    delete it — before its contact changes, or the one-open-conversation index would refuse."""
-    moved = await session.execute(
-        update(Message).where(Message.conversation_id == gone.id).values(conversation_id=keep.id)
+async def _empty_into(session: AsyncSession, target: Conversation, gone: list[Conversation]) -> int:
+    """Move the messages (and the notifications pointing at them) of `gone` into `target`, and delete
+    the emptied conversations — before any contact changes, or the one-open-conversation index would
+    refuse."""
+    if not gone:
+        return 0
+    ids = [c.id for c in gone]
+    moved = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(Message).where(Message.conversation_id.in_(ids)).values(conversation_id=target.id)
+        ),
     )
     await session.execute(
-        update(Notification).where(Notification.conversation_id == gone.id).values(conversation_id=keep.id)
+        update(Notification).where(Notification.conversation_id.in_(ids)).values(conversation_id=target.id)
     )
-    if gone.last_activity_at > keep.last_activity_at:  # where the customer was last heard from
-        keep.last_inbound_channel = gone.last_inbound_channel or keep.last_inbound_channel
-        keep.last_inbound_account = gone.last_inbound_account or keep.last_inbound_account
-        keep.last_activity_at = gone.last_activity_at
-    keep.waiting_since = _earliest(keep.waiting_since, gone.waiting_since)
-    keep.first_response_at = _earliest(keep.first_response_at, gone.first_response_at)
-    keep.unread = keep.unread + gone.unread
-    keep.priority = max(keep.priority, gone.priority)
-    keep.labels = list(dict.fromkeys([*(keep.labels or []), *(gone.labels or [])]))[:MAX_LABELS]
-    if keep.assignee_id is None:
-        keep.assignee_id = gone.assignee_id
-    if keep.branch_id is None:
-        keep.branch_id = gone.branch_id
-    if _ACTIVITY.get(gone.status, 0) < _ACTIVITY.get(keep.status, 0):
-        keep.status, keep.snoozed_until = gone.status, gone.snoozed_until
-    elif keep.status == gone.status == "snoozed":
-        keep.snoozed_until = _earliest(keep.snoozed_until, gone.snoozed_until)
-    await session.execute(delete(Conversation).where(Conversation.id == gone.id))
-    await session.flush()
-    count: int = getattr(moved, "rowcount", 0)
-    return count
+    await session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+    return moved.rowcount
 
 
-def _earliest(a: Any, b: Any) -> Any:
-    present = [x for x in (a, b) if x is not None]
+def _earliest(values: Iterable[dt.datetime | None]) -> dt.datetime | None:
+    present = [x for x in values if x is not None]
     return min(present) if present else None
 
 

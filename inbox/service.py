@@ -267,6 +267,7 @@ class Inbox:
             .where(
                 Message.channel == event.channel.value,
                 Message.account_id == event.account_id,
+                Message.direction == "out",
                 Message.external_id.in_(event.in_reply_to[:20]),
             )
             .limit(1)

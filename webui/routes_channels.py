@@ -1,15 +1,16 @@
-"""Routes of channel administration (website chat widgets), the demo website and the contact quick edit.
+"""Routes of channel administration (website chat widgets), the demo website and the contact quick edit
+and link (merge).
 
 The demo website is public and sessionless: it plays a customer's site, and answers 404 unless the hub
-runs in demo mode. The contact edit needs CONTACTS_VIEW, and the handler also insists that the caller can
-see one of the customer's conversations.
+runs in demo mode. The contact edit, search and merge need CONTACTS_VIEW, and their handlers also insist
+that the caller can see the customer's conversations.
 """
 
 from __future__ import annotations
 
 from switchboard.permissions import Action
 from webui.routes_spec import PUBLIC, RouteSpec
-from webui.views import channels_admin, contacts
+from webui.views import channels_admin, contact_merge, contacts
 
 _ONE = {"id": "999999"}
 
@@ -72,10 +73,25 @@ CHANNEL_ROUTES: tuple[RouteSpec, ...] = (
     ),
     RouteSpec("GET", "/demo/site", channels_admin.demo_site, "demo_site", PUBLIC, uses_session=False),
     RouteSpec(
+        "GET",
+        "/api/v1/contacts/search",
+        contact_merge.contact_search_api,
+        "api_contact_search",
+        Action.CONTACTS_VIEW,
+    ),
+    RouteSpec(
         "POST",
         "/api/v1/contacts/{id}",
         contacts.contact_update_api,
         "api_contact_update",
+        Action.CONTACTS_VIEW,
+        sample=_ONE,
+    ),
+    RouteSpec(
+        "POST",
+        "/api/v1/contacts/{id}/merge",
+        contact_merge.contact_merge_api,
+        "api_contact_merge",
         Action.CONTACTS_VIEW,
         sample=_ONE,
     ),

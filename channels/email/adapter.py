@@ -126,7 +126,7 @@ class EmailAdapter(ChannelAdapter):
 
     async def poll(self, handle: EventHandler) -> None:
         async with self._polling, self._imap() as box:
-            unseen = await box.unseen()
+            unseen = await box.unseen(self.config.since)
             self._failures = {uid: n for uid, n in self._failures.items() if uid in unseen}
             batch = sorted(unseen, key=lambda uid: (self._failures.get(uid, 0), uid))[: self.batch]
             sizes = await box.sizes(batch)

@@ -3,6 +3,8 @@ the adapter never guesses (`prepare_config`), then read into one frozen `Mailbox
 
 from __future__ import annotations
 
+import datetime as dt
+
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ class MailboxConfig:
     smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
     folder: str = DEFAULT_FOLDER
     display_name: str = ""
+    since: dt.date | None = None  # mail received before the mailbox was connected is not taken in
 
     def __repr__(self) -> str:
         return f"MailboxConfig(address={self.address!r}, imap_host={self.imap_host!r})"
@@ -63,6 +66,7 @@ class MailboxConfig:
             smtp_security=_security(config.get("smtp_security")),
             folder=str(config.get("folder") or DEFAULT_FOLDER).strip() or DEFAULT_FOLDER,
             display_name=display_name,
+            since=_date(config.get("since")),
         )
 
 
@@ -97,7 +101,18 @@ def prepare_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if len(folder) > 200 or any(ord(c) < 0x20 for c in folder):
         raise Invalid(N_("This is not a folder name."), field="folder")
     prepared["folder"] = folder
+    since = config.get("since")
+    prepared["since"] = (
+        since if isinstance(since, str) and since else dt.datetime.now(dt.UTC).date().isoformat()
+    )
     return prepared
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _flag(value: Any) -> bool:

@@ -13,6 +13,8 @@ a filter drops that log line whatever the password holds.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import asyncio
 import base64
 import contextlib
@@ -32,6 +34,14 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
 _SIZE_RE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UID_RE = re.compile(rb"UID (\d+)")
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def imap_date(day: dt.date) -> str:
+    """RFC 3501's date (`23-Nov-2026`), with English month names whatever the process's locale."""
+    return f"{day.day}-{_MONTHS[day.month - 1]}-{day.year}"
 
 
 class _NoLoginLines(logging.Filter):
@@ -131,9 +141,10 @@ class ImapSession:
         if selected.result != "OK":
             raise PermanentJobError(f"the folder {self.folder!r} cannot be opened: {_text(selected)}")
 
-    async def unseen(self) -> list[int]:
-        """The UIDs of the unseen messages of the folder, oldest first."""
-        response = await self._ok(self._client.uid_search("UNSEEN", charset=None), "UID SEARCH")
+    async def unseen(self, since: dt.date | None = None) -> list[int]:
+        """The UIDs of the unseen messages of the folder (received on or after `since`), oldest first."""
+        criteria = ["UNSEEN"] if since is None else ["UNSEEN", "SINCE", imap_date(since)]
+        response = await self._ok(self._client.uid_search(*criteria, charset=None), "UID SEARCH")
         uids = {
             int(token)
             for line in response.lines[:-1]

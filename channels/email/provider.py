@@ -7,7 +7,7 @@ Form defaults the page should pre-fill: imap_port 993, imap_ssl checked, smtp_po
 from __future__ import annotations
 
 from channels.email.adapter import EmailAdapter
-from channels.email.config import MailboxConfig
+from channels.email.config import MailboxConfig, prepare_config
 from channels.provider_spec import AccountData, Field, Provider
 from switchboard.errors import N_
 from switchboard.files import FileStore
@@ -24,6 +24,8 @@ PROVIDER = Provider(
     channel=EmailAdapter.channel,
     title="E-mail (IMAP / SMTP)",
     build=build,
+    prepare=prepare_config,
+    icon="mail",
     fields=(
         Field(
             "address",
@@ -32,20 +34,38 @@ PROVIDER = Provider(
             help=N_("The address customers write to; replies are sent from it."),
         ),
         Field("imap_host", N_("IMAP server"), help=N_("For example imap.gmail.com.")),
-        Field("imap_port", N_("IMAP port"), kind="number", required=False, help=N_("Usually 993.")),
+        Field(
+            "imap_port",
+            N_("IMAP port"),
+            kind="number",
+            required=False,
+            default="993",
+            help=N_("Usually 993."),
+        ),
         Field(
             "imap_ssl",
             N_("IMAP over SSL/TLS"),
             kind="checkbox",
             required=False,
+            default="on",
             help=N_("Leave on unless the server only speaks plain IMAP (port 143)."),
         ),
         Field("smtp_host", N_("SMTP server"), help=N_("For example smtp.gmail.com.")),
-        Field("smtp_port", N_("SMTP port"), kind="number", required=False, help=N_("Usually 587.")),
+        Field(
+            "smtp_port",
+            N_("SMTP port"),
+            kind="number",
+            required=False,
+            default="587",
+            help=N_("Usually 587."),
+        ),
         Field(
             "smtp_security",
             N_("SMTP security"),
             required=False,
+            kind="select",
+            default="starttls",
+            choices=(("starttls", "STARTTLS"), ("ssl", "SSL/TLS"), ("none", N_("None"))),
             help=N_("starttls (port 587), ssl (port 465) or none (a relay on your own network)."),
         ),
         Field(
@@ -65,6 +85,7 @@ PROVIDER = Provider(
             "folder",
             N_("Folder"),
             required=False,
+            default="INBOX",
             help=N_("The IMAP folder to read; INBOX unless you filter customer mail elsewhere."),
         ),
     ),

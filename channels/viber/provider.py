@@ -19,6 +19,7 @@ def build(account: AccountData, settings: Settings) -> ViberAdapter:
 PROVIDER = Provider(
     channel=ViberAdapter.channel,
     title="Viber",
+    icon="brand-viber",
     build=build,
     fields=(
         Field(

@@ -35,6 +35,7 @@ class Mail:
     uid: int
     raw: bytes
     flags: set[str] = field(default_factory=set)
+    received: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())  # INTERNALDATE
 
 
 @dataclass
@@ -62,10 +63,15 @@ class FakeImap:
 
     # --- the test's side -----------------------------------------------------------------------------
 
-    def append(self, raw: bytes, folder: str = "INBOX", *, seen: bool = False) -> int:
+    def append(
+        self, raw: bytes, folder: str = "INBOX", *, seen: bool = False, received: dt.date | None = None
+    ) -> int:
         uid = self._next_uid
         self._next_uid += 1
-        self.folders.setdefault(folder, []).append(Mail(uid, raw, {"\\Seen"} if seen else set()))
+        mail = Mail(uid, raw, {"\\Seen"} if seen else set())
+        if received is not None:
+            mail.received = received
+        self.folders.setdefault(folder, []).append(mail)
         return uid
 
     def mail(self, uid: int) -> Mail:
@@ -245,13 +251,24 @@ class _Session:
         words = [str(a).upper() for a in args if isinstance(a, str)]
         if words[:1] == ["CHARSET"]:
             words = words[2:]
+        since: dt.date | None = None
+        if "SINCE" in words:
+            at = words.index("SINCE")
+            try:
+                since = dt.datetime.strptime(words[at + 1].title(), "%d-%b-%Y").date()
+            except (IndexError, ValueError):
+                await self.send(f"{tag} BAD SINCE takes a date such as 1-Feb-1994")
+                return
+            del words[at : at + 2]
         if any(w not in {"ALL", "UNSEEN", "SEEN"} for w in words):
-            await self.send(f"{tag} BAD this fake searches only ALL, SEEN and UNSEEN")
+            await self.send(f"{tag} BAD this fake searches only ALL, SEEN, UNSEEN and SINCE")
             return
         found = []
         for seq, mail in enumerate(self.folder, 1):
             seen = "\\Seen" in mail.flags
             if ("UNSEEN" in words and seen) or ("SEEN" in words and not seen):
+                continue
+            if since is not None and mail.received < since:
                 continue
             found.append(mail.uid if by_uid else seq)
         await self.send("* SEARCH" + "".join(f" {n}" for n in found))

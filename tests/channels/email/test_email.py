@@ -3,6 +3,8 @@ mailbox polled into the real inbox, replies sent through the app's jobs worker."
 
 from __future__ import annotations
 
+import datetime as dt
+
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -700,9 +702,29 @@ def test_prepare_config_fills_the_defaults_and_names_a_bad_field() -> None:
         "smtp_security": "starttls",
         "username": "credite@banca-test.md",
         "folder": "INBOX",
+        "since": dt.datetime.now(dt.UTC).date().isoformat(),  # the day it was connected
     }
     good = {"address": "a@b.md", "imap_host": "imap.b.md", "smtp_host": "smtp.b.md"}
     for field, value in (("address", "not an address"), ("imap_port", "99999"), ("smtp_security", "tls")):
         with pytest.raises(Invalid) as bad:
             prepare_config({**good, field: value})
         assert bad.value.field == field
+
+
+async def test_mail_from_before_the_mailbox_was_connected_is_not_taken_in(
+    mail_client: TestClient,
+    mail_app: web.Application,
+    account: ChannelAccount,
+    imap: FakeImap,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Connecting a mailbox with years of unread mail must not turn each old mail into a new lead."""
+    old = imap.append(eml("plain"), received=dt.date(2020, 1, 15))
+    async with sessions() as db, db.begin():
+        stored = await db.get(ChannelAccount, account.id)
+        assert stored is not None
+        stored.config = {**stored.config, "since": "2026-01-01"}
+    adapter = await adapter_of(mail_app, account)
+    await adapter.poll(mail_app[keys.INBOX].receive)
+    assert not imap.seen(old)
+    assert any("SINCE 1-Jan-2026" in c for c in imap.commands)
