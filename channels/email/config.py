@@ -4,7 +4,6 @@ the adapter never guesses (`prepare_config`), then read into one frozen `Mailbox
 from __future__ import annotations
 
 import datetime as dt
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass

@@ -13,11 +13,10 @@ a filter drops that log line whatever the password holds.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import asyncio
 import base64
 import contextlib
+import datetime as dt
 import logging
 import re
 import ssl

@@ -85,7 +85,7 @@ def test_channels_without_a_window_are_always_open(channel: Channel) -> None:
     assert windows.window(channel, NOW - 1000 * HOUR, NOW).verdict is windows.Verdict.OPEN
 
 
-# --- inbox.send -----------------------------------------------------------------------------------------------
+# --- inbox.send ---------------------------------------------------------------------------------------------
 
 
 async def test_a_whatsapp_reply_after_24_hours_is_refused_unless_it_is_a_template(
@@ -163,7 +163,7 @@ async def test_an_opt_in_from_someone_unknown_makes_a_contact_and_an_opt_out_doe
     assert identity.external_id == "01234567890A==" and identity.unsubscribed_at is None
 
 
-# --- e-mail threading, watermarks ------------------------------------------------------------------------------
+# --- e-mail threading, watermarks ---------------------------------------------------------------------------
 
 
 async def test_a_reply_from_a_new_address_joins_the_conversation_of_the_mail_it_answers(
@@ -204,7 +204,7 @@ async def test_a_read_watermark_moves_every_reply_sent_before_it(
     assert statuses == ["read", "read", "sent"]
 
 
-# --- media links ---------------------------------------------------------------------------------------------------
+# --- media links --------------------------------------------------------------------------------------------
 
 
 def test_a_media_link_names_its_file_and_cannot_be_forged_or_outlive_a_day() -> None:

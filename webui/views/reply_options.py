@@ -73,7 +73,9 @@ async def reply_options_api(request: web.Request) -> web.StreamResponse:
             "window": window.verdict.value,
             "closes_at": window.closes_at.isoformat() if window.closes_at else None,
             "tags": list(window.tags),
-            "templates": [{"name": t.name, "body": t.body, "variables": list(t.variables)} for t in templates],
+            "templates": [
+                {"name": t.name, "body": t.body, "variables": list(t.variables)} for t in templates
+            ],
             "opted_out": opted_out,
         }
     )

@@ -3,9 +3,8 @@ mailbox polled into the real inbox, replies sent through the app's jobs worker."
 
 from __future__ import annotations
 
-import datetime as dt
-
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.message import EmailMessage
