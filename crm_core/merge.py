@@ -37,17 +37,20 @@ class MergeResult:
 
 
 async def lock_pair(session: AsyncSession, keep_id: int, merge_id: int) -> tuple[Contact, Contact]:
-    """Both contacts, locked (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already
-    serialises writers) in id order, so two agents merging the same pair either way round queue instead of
-    deadlocking, and the second finds the merged contact gone (NotFound). Callers that move their own
-    rows before `merge_contacts` take the locks first with this."""
+    """Both contacts, locked in id order, so two agents merging the same pair either way round queue
+    instead of deadlocking, and the second finds the merged contact gone (NotFound). Callers that move
+    their own rows before `merge_contacts` take the locks first with this.
+
+    PostgreSQL: `FOR NO KEY UPDATE`, which two merges cannot both hold but a message or identity being
+    stored for the customer meanwhile (its foreign key takes `KEY SHARE`) passes, so an inbound message
+    finishes instead of deadlocking with the merge. SQLite's `BEGIN IMMEDIATE` serialises writers."""
     if keep_id == merge_id:
         raise Invalid(N_("A contact cannot be merged with itself."), field="merge_id")
     rows = await session.scalars(
         select(Contact)
         .where(Contact.id.in_((keep_id, merge_id)))
         .order_by(Contact.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     found = {contact.id: contact for contact in rows}

@@ -8,6 +8,8 @@ busy, rate limits), a dropped connection and timeouts are `TransientChannelError
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -60,10 +62,12 @@ class SmtpSender:
             timeout=self._timeout,
         )
 
-    async def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
+    @asynccontextmanager
+    async def _connected(self) -> AsyncIterator[aiosmtplib.SMTP]:
+        """Connected, secured and logged in as configured; any failure as the hub's error."""
         try:
             async with self._client() as client:
-                await client.send_message(message, sender=sender, recipients=recipients)
+                yield client
         except SMTPException as exc:
             raise self._error(exc) from None
         except (OSError, TimeoutError) as exc:
@@ -71,17 +75,14 @@ class SmtpSender:
                 f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}"
             ) from None
 
+    async def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
+        async with self._connected() as client:
+            await client.send_message(message, sender=sender, recipients=recipients)
+
     async def check(self) -> None:
         """Connect, EHLO, STARTTLS / TLS and log in as configured: what every send will do."""
-        try:
-            async with self._client() as client:
-                await client.ehlo()
-        except SMTPException as exc:
-            raise self._error(exc) from None
-        except (OSError, TimeoutError) as exc:
-            raise TransientChannelError(
-                f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}"
-            ) from None
+        async with self._connected() as client:
+            await client.ehlo()
 
     def _error(self, exc: SMTPException) -> Exception:
         where = f"SMTP {self.host}:{self.port}"

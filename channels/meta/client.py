@@ -19,11 +19,11 @@ from typing import Any
 import aiohttp
 
 from channels.base import TransientChannelError
+from channels.http import MIB, LazySession, download
 from switchboard.jobs import PermanentJobError
 
 DEFAULT_TIMEOUT = 30.0
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 613})
-_MIB = 1024 * 1024
 
 
 class GraphClient:
@@ -41,17 +41,10 @@ class GraphClient:
         self._proof = (
             hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest() if app_secret else ""
         )
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(timeout)
 
     def __repr__(self) -> str:
         return f"GraphClient({self._root!r}, token=***)"
-
-    def _client(self) -> aiohttp.ClientSession:
-        """Made on first use, inside the running loop (the adapter may be built outside one)."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
 
     async def call(
         self, method: str, path: str, *, params: Mapping[str, str] | None = None, body: Any = None
@@ -62,7 +55,7 @@ class GraphClient:
             query["appsecret_proof"] = self._proof
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            async with self._client().request(
+            async with self._session.get().request(
                 method, f"{self._root}/{path.lstrip('/')}", params=query, json=body, headers=headers
             ) as response:
                 status = response.status
@@ -100,31 +93,18 @@ class GraphClient:
         or missing file is permanent, a CDN hiccup is retried."""
         if not url.startswith(("https://", "http://")):
             raise PermanentJobError("not a Meta attachment URL")
-        too_large = f"the file is larger than {max_bytes // _MIB} MiB"
-        data = bytearray()
-        try:
-            async with self._client().get(url) as response:
-                if response.status >= 500 or response.status == 429:
-                    raise TransientChannelError(f"Meta's CDN answered HTTP {response.status}")
-                if response.status >= 400:
-                    raise PermanentJobError(f"the attachment is no longer available (HTTP {response.status})")
-                if response.content_length is not None and response.content_length > max_bytes:
-                    raise PermanentJobError(too_large)
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    data.extend(chunk)
-                    if len(data) > max_bytes:
-                        raise PermanentJobError(too_large)
-                content_type = response.headers.get("Content-Type")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientChannelError(
-                f"the attachment could not be downloaded: {type(exc).__name__}"
-            ) from None
-        return bytes(data), content_type.split(";", 1)[0].strip() if content_type else None
+        return await download(
+            self._session.get(),
+            url,
+            max_bytes,
+            failing="Meta's CDN answered HTTP {status}",
+            unavailable="the attachment is no longer available (HTTP {status})",
+            unreachable="the attachment could not be downloaded",
+            too_large=f"the file is larger than {max_bytes // MIB} MiB",
+        )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._session.close()
 
 
 def error_of(status: int, answer: Any) -> Exception:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from channels.base import BadPayload
+from channels.schema import parse_object
 
 
 class _Model(BaseModel):
@@ -103,12 +103,4 @@ class Notification(_Model):
 
 
 def parse_notification(payload: Any) -> Notification:
-    if not isinstance(payload, dict):
-        raise BadPayload("a Meta webhook notification is a JSON object")
-    try:
-        return Notification.model_validate(payload)
-    except ValidationError as exc:
-        errors = exc.errors()
-        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
-        what = errors[0]["msg"] if errors else "is invalid"
-        raise BadPayload(f"not a Meta webhook notification: {where or 'body'}: {what}") from None
+    return parse_object(Notification, payload, "Meta webhook notification")

@@ -32,11 +32,11 @@ from twilio.rest import Client  # type: ignore[import-untyped]
 from yarl import URL
 
 from channels.base import TransientChannelError
+from channels.http import MIB, LazySession, download
 from switchboard.jobs import PermanentJobError
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
-_MIB = 1024 * 1024
 _SDK_PREFIX = re.compile(r"^Unable to \w+ record: ")
 
 
@@ -65,12 +65,7 @@ class HubHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
 
     def __init__(self, timeout: float) -> None:
         super().__init__(pool_connections=False, timeout=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def client_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        return self._session
+        self.session = LazySession(timeout)
 
     async def request(
         self,
@@ -86,7 +81,7 @@ class HubHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         sent_headers = dict(headers or {})
         if auth is not None:
             sent_headers["Authorization"] = aiohttp.encode_basic_auth(auth[0], auth[1])
-        async with self.client_session().request(
+        async with self.session.get().request(
             method.upper(),
             url,
             params=_pairs(params) or None,
@@ -99,9 +94,7 @@ class HubHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             return Response(answer.status, text, answer.headers)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.session.close()
 
 
 def _pairs(values: dict[str, object] | None) -> list[tuple[str, str]]:
@@ -195,25 +188,19 @@ class TwilioClient:
         headers = {}
         if target.host and (target.host == self._api_host or target.host.endswith(".twilio.com")):
             headers["Authorization"] = aiohttp.encode_basic_auth(*self._auth)
-        limit = f"the file is larger than {max_bytes // _MIB} MiB"
-        try:
-            async with self._http.client_session().get(
-                target, headers=headers, allow_redirects=True, max_redirects=5
-            ) as answer:
-                if answer.status >= 500 or answer.status == 429:
-                    raise TransientChannelError(f"Twilio media: HTTP {answer.status}")
-                if answer.status >= 400:
-                    raise PermanentJobError(f"Twilio media is not available (HTTP {answer.status})")
-                if answer.content_length is not None and answer.content_length > max_bytes:
-                    raise PermanentJobError(limit)
-                data = bytearray()
-                async for chunk in answer.content.iter_chunked(64 * 1024):
-                    data.extend(chunk)
-                    if len(data) > max_bytes:
-                        raise PermanentJobError(limit)
-                return bytes(data), answer.content_type or None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise TransientChannelError(f"Twilio media did not arrive: {type(exc).__name__}") from None
+        data, media_type = await download(
+            self._http.session.get(),
+            target,
+            max_bytes,
+            failing="Twilio media: HTTP {status}",
+            unavailable="Twilio media is not available (HTTP {status})",
+            unreachable="Twilio media did not arrive",
+            too_large=f"the file is larger than {max_bytes // MIB} MiB",
+            headers=headers,
+            allow_redirects=True,
+            max_redirects=5,
+        )
+        return data, media_type or "application/octet-stream"  # aiohttp's word for a missing Content-Type
 
     async def close(self) -> None:
         await self._http.close()

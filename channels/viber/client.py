@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from channels.base import TransientChannelError
+from channels.http import MIB, LazySession, download
 from switchboard.jobs import PermanentJobError
 
 DEFAULT_TIMEOUT = 30.0
@@ -67,31 +68,21 @@ def status_error(status: int, message: str | None) -> PermanentJobError | Transi
     return TransientChannelError(reason)
 
 
-def too_large(max_bytes: int) -> PermanentJobError:
-    return PermanentJobError(f"the file is larger than {max_bytes / (1024 * 1024):g} MiB")
-
-
 class ViberClient:
     def __init__(self, token: str, api_base: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self._token = token
         self._base = api_base.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(timeout)
 
     def __repr__(self) -> str:
         return "ViberClient(***)"
 
-    def _http(self) -> aiohttp.ClientSession:
-        """One session per client, made on first use: inside the running loop."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
-
     async def call(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """POST one API call; its answer when `status` is 0, else the mapped error."""
         url = f"{self._base}/{endpoint}"
+        headers = {AUTH_HEADER: self._token}
         try:
-            async with self._http().post(url, json=dict(payload), headers={AUTH_HEADER: self._token}) as r:
+            async with self._session.get().post(url, json=dict(payload), headers=headers) as r:
                 if r.status >= 500 or r.status == 429:
                     raise TransientChannelError(f"Viber answered HTTP {r.status} to {endpoint}")
                 if r.status >= 400:
@@ -139,29 +130,15 @@ class ViberClient:
         whether announced by Content-Length or found while reading."""
         if urlsplit(url).scheme not in {"http", "https"}:
             raise PermanentJobError("not a Viber media address")
-        data = bytearray()
-        try:
-            async with self._http().get(url) as r:
-                if r.status >= 500 or r.status == 429:
-                    raise TransientChannelError(f"the Viber media server answered HTTP {r.status}")
-                if r.status >= 400:
-                    raise PermanentJobError(
-                        f"the Viber media server answered HTTP {r.status}: the link may have expired"
-                    )
-                if r.content_length is not None and r.content_length > max_bytes:
-                    raise too_large(max_bytes)
-                async for chunk in r.content.iter_chunked(64 * 1024):
-                    data.extend(chunk)
-                    if len(data) > max_bytes:
-                        raise too_large(max_bytes)
-                content_type = r.headers.get("Content-Type")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise TransientChannelError(
-                f"the Viber media could not be downloaded: {type(exc).__name__}"
-            ) from None
-        media_type = content_type.split(";", 1)[0].strip() if content_type else None
-        return bytes(data), media_type or None
+        return await download(
+            self._session.get(),
+            url,
+            max_bytes,
+            failing="the Viber media server answered HTTP {status}",
+            unavailable="the Viber media server answered HTTP {status}: the link may have expired",
+            unreachable="the Viber media could not be downloaded",
+            too_large=f"the file is larger than {max_bytes / MIB:g} MiB",
+        )
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        await self._session.close()

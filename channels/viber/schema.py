@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from channels.base import BadPayload
+from channels.schema import invalid
 
 
 class _Model(BaseModel):
@@ -133,7 +134,4 @@ def parse_callback(payload: Any) -> Callback | None:
     try:
         return _CALLBACK.validate_python(payload)
     except ValidationError as exc:
-        errors = exc.errors()
-        where = ".".join(str(p) for p in errors[0]["loc"][1:]) if errors else ""
-        what = errors[0]["msg"] if errors else "is invalid"
-        raise BadPayload(f"not a Viber {event} callback: {where or 'body'}: {what}") from None
+        raise invalid(exc, f"Viber {event} callback", skip=1) from None

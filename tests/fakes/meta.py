@@ -12,7 +12,6 @@ when it knows the app secret, `appsecret_proof`; records every Graph call; answe
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
@@ -20,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes._server import Failures, Server
 
 PAGE_NAME = "Credit Expres"
 IG_USERNAME = "credit.expres"
@@ -52,8 +53,6 @@ class _Failure:
     code: int
     subcode: int | None
     message: str
-    times: int
-    hang: float = 0.0
 
 
 @dataclass
@@ -70,10 +69,10 @@ class FakeGraph:
     version: str = "v21.0"
     calls: list[Call] = field(default_factory=list)
     media_requests: list[dict[str, str]] = field(default_factory=list)  # the headers of each media GET
-    _failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    _failures: Failures[_Failure] = field(default_factory=Failures)
     _media: dict[str, _Media] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _runner: web.AppRunner | None = None
+    _server: Server = field(default_factory=Server)
     base_url: str = ""
 
     def fail(
@@ -89,10 +88,10 @@ class FakeGraph:
         """The next `times` calls to `edge` ("messages", "subscribed_apps", "" for a node) answer this."""
         code = code if code is not None else (2 if status >= 500 else 100)
         text = message or _MESSAGES.get(code, "An error occurred")
-        self._failures.setdefault(edge, []).append(_Failure(status, code, subcode, text, times))
+        self._failures.add(edge, _Failure(status, code, subcode, text), times=times)
 
     def hang(self, edge: str, seconds: float, *, times: int = 1) -> None:
-        self._failures.setdefault(edge, []).append(_Failure(200, 0, None, "", times, hang=seconds))
+        self._failures.hang(edge, seconds, times=times)
 
     def calls_of(self, edge: str, method: str | None = None) -> list[Call]:
         return [c for c in self.calls if c.edge == edge and (method is None or c.method == method)]
@@ -107,17 +106,11 @@ class FakeGraph:
         app.router.add_get("/cdn/{name}", self._cdn)
         app.router.add_route("*", "/{version}/{node}", self._graph)
         app.router.add_route("*", "/{version}/{node}/{edge}", self._graph)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = await self._server.start(app)
         return self.base_url
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._server.close()
 
     # --- the Graph API ---------------------------------------------------------------------------------
 
@@ -146,16 +139,9 @@ class FakeGraph:
                 return _error(400, 100, None, "Invalid appsecret_proof provided in the API argument")
         if edge == "messages" and request.method == "POST" and not _valid_send(body):
             return _error(400, 100, None, _MESSAGES[100])
-        queue = self._failures.get(edge, [])
-        if queue:
-            failure = queue[0]
-            failure.times -= 1
-            if failure.times <= 0:
-                queue.pop(0)
-            if failure.hang:
-                await asyncio.sleep(failure.hang)
-            else:
-                return _error(failure.status, failure.code, failure.subcode, failure.message)
+        failure = await self._failures.next(edge)
+        if failure is not None:
+            return _error(failure.status, failure.code, failure.subcode, failure.message)
         return web.json_response(self._result(request.method, node, edge, request.query, body))
 
     def _result(self, method: str, node: str, edge: str, query: Any, body: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ the user")`, `hang("sendMessage", seconds=5)`.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes._server import Failures, Server
 
 BOT_ID = 7000001
 BOT_USERNAME = "switchboard_test_bot"
@@ -41,8 +42,6 @@ class Call:
 class _Failure:
     status: int
     description: str
-    times: int
-    hang: float = 0.0
 
 
 @dataclass
@@ -50,17 +49,17 @@ class FakeTelegram:
     tokens: set[str] = field(default_factory=set)  # empty: any token is valid
     files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content, for getFile + download
     calls: list[Call] = field(default_factory=list)
-    _failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    _failures: Failures[_Failure] = field(default_factory=Failures)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
-    _runner: web.AppRunner | None = None
+    _server: Server = field(default_factory=Server)
     base_url: str = ""
 
     def fail(self, method: str, status: int, description: str | None = None, *, times: int = 1) -> None:
         description = description or _DESCRIPTIONS.get(status, "Error")
-        self._failures.setdefault(method, []).append(_Failure(status, description, times))
+        self._failures.add(method, _Failure(status, description), times=times)
 
     def hang(self, method: str, seconds: float, *, times: int = 1) -> None:
-        self._failures.setdefault(method, []).append(_Failure(200, "", times, hang=seconds))
+        self._failures.hang(method, seconds, times=times)
 
     def calls_of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -69,19 +68,11 @@ class FakeTelegram:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)  # its paths hold the token: not the hub's log
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = await self._server.start(app)  # no access log: its paths hold the token
         return self.base_url
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._server.close()
 
     async def _handle(self, request: web.Request) -> web.Response:
         token, method = request.match_info["token"], request.match_info["method"]
@@ -95,16 +86,9 @@ class FakeTelegram:
         self.calls.append(Call(method, token, params))
         if self.tokens and token not in self.tokens:
             return _error(401, "Unauthorized")
-        queue = self._failures.get(method, [])
-        if queue:
-            failure = queue[0]
-            failure.times -= 1
-            if failure.times <= 0:
-                queue.pop(0)
-            if failure.hang:
-                await asyncio.sleep(failure.hang)
-            else:
-                return _error(failure.status, failure.description)
+        failure = await self._failures.next(method)
+        if failure is not None:
+            return _error(failure.status, failure.description)
         return web.json_response({"ok": True, "result": self._result(method, params)})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:

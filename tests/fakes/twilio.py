@@ -16,7 +16,6 @@ JSON (`{"code", "message", "more_info", "status"}`) and fails on demand:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import itertools
@@ -30,6 +29,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from channels.twilio.segments import segments
+from tests.fakes._server import Failures, Server
 
 ACCOUNT_SID = "AC" + "3f" * 16
 AUTH_TOKEN = "9b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
@@ -82,8 +82,6 @@ class _Failure:
     status: int
     code: int
     message: str
-    times: int
-    hang: float = 0.0
 
 
 @dataclass
@@ -107,10 +105,10 @@ class FakeTwilio:
     account_status: str = "active"
     calls: list[Call] = field(default_factory=list)
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # message SID -> the created Message JSON
-    _failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    _failures: Failures[_Failure] = field(default_factory=Failures)
     _media: dict[str, _Media] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _runner: web.AppRunner | None = None
+    _server: Server = field(default_factory=Server)
     base_url: str = ""
     port: int = 0
 
@@ -121,10 +119,10 @@ class FakeTwilio:
     ) -> None:
         code = code or _STATUS_CODES.get(status, status)
         text = message or _MESSAGES.get(code, "Error").replace("{to} ", "")
-        self._failures.setdefault(endpoint, []).append(_Failure(status, code, text, times))
+        self._failures.add(endpoint, _Failure(status, code, text), times=times)
 
     def hang(self, endpoint: str, seconds: float, *, times: int = 1) -> None:
-        self._failures.setdefault(endpoint, []).append(_Failure(200, 0, "", times, hang=seconds))
+        self._failures.hang(endpoint, seconds, times=times)
 
     def add_number(self, phone: str, account_sid: str = ACCOUNT_SID, sms_url: str = "") -> Number:
         number = Number(sid("PN"), phone, sms_url)
@@ -181,16 +179,12 @@ class FakeTwilio:
         app.router.add_post(root + "/IncomingPhoneNumbers/{number}.json", self._number_update)
         app.router.add_get(root + "/Messages/{message}/Media/{media}", self._media_redirect)
         app.router.add_get("/cdn/{media}", self._cdn)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = int(self._runner.addresses[0][1])
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = await self._server.start(app)
+        self.port = self._server.port
         return self.base_url
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._server.close()
 
     async def _record(self, endpoint: str, request: web.Request) -> tuple[Call, web.Response | None]:
         """Record the call; the error answer when the credentials are wrong or a failure is queued."""
@@ -206,16 +200,9 @@ class FakeTwilio:
             account = request.match_info["account"]
             if user != account or self.accounts.get(account) != password:
                 return call, _error(401, 20003, _MESSAGES[20003])
-        queue = self._failures.get(endpoint, [])
-        if queue:
-            failure = queue[0]
-            failure.times -= 1
-            if failure.times <= 0:
-                queue.pop(0)
-            if failure.hang:
-                await asyncio.sleep(failure.hang)
-            else:
-                return call, _error(failure.status, failure.code, failure.message)
+        failure = await self._failures.next(endpoint)
+        if failure is not None:
+            return call, _error(failure.status, failure.code, failure.message)
         return call, None
 
     async def _messages(self, request: web.Request) -> web.Response:

@@ -13,18 +13,18 @@ with their own failures (`fail_media`).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
 import json
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from tests.fakes._server import Failures, Server
 
 ACCOUNT_ID = "pa:5342918346728469012"
 ACCOUNT_URI = "creditmd"
@@ -62,8 +62,6 @@ class _Failure:
     http_status: int = 200
     status: int = 0
     message: str = ""
-    times: int = 1
-    hang: float = 0.0
 
 
 @dataclass
@@ -81,10 +79,10 @@ class FakeViber:
     webhook: str = ""
     calls: list[Call] = field(default_factory=list)
     media_requests: list[str] = field(default_factory=list)
-    _failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    _failures: Failures[_Failure] = field(default_factory=Failures)
     _media: dict[str, _Media] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_TOKEN))
-    _runner: web.AppRunner | None = None
+    _server: Server = field(default_factory=Server)
     root: str = ""
 
     @property
@@ -95,14 +93,14 @@ class FakeViber:
     # --- failures on demand ---------------------------------------------------------------------------
 
     def fail_http(self, endpoint: str, http_status: int, *, times: int = 1) -> None:
-        self._failures.setdefault(endpoint, []).append(_Failure(http_status=http_status, times=times))
+        self._failures.add(endpoint, _Failure(http_status=http_status), times=times)
 
     def fail_status(self, endpoint: str, status: int, message: str | None = None, *, times: int = 1) -> None:
         text = message or _NAMES.get(status, "generalError")
-        self._failures.setdefault(endpoint, []).append(_Failure(status=status, message=text, times=times))
+        self._failures.add(endpoint, _Failure(status=status, message=text), times=times)
 
     def hang(self, endpoint: str, seconds: float, *, times: int = 1) -> None:
-        self._failures.setdefault(endpoint, []).append(_Failure(times=times, hang=seconds))
+        self._failures.hang(endpoint, seconds, times=times)
 
     def calls_of(self, endpoint: str) -> list[Call]:
         return [c for c in self.calls if c.endpoint == endpoint]
@@ -115,7 +113,7 @@ class FakeViber:
         return f"{self.root}/media/{name}"
 
     def fail_media(self, name: str, http_status: int, *, times: int = 1) -> None:
-        self._failures.setdefault(f"media:{name}", []).append(_Failure(http_status=http_status, times=times))
+        self._failures.add(f"media:{name}", _Failure(http_status=http_status), times=times)
 
     # --- the server ---------------------------------------------------------------------------------------
 
@@ -123,30 +121,11 @@ class FakeViber:
         app = web.Application()
         app.router.add_post("/pa/{endpoint}", self._api)
         app.router.add_get("/media/{name}", self._serve_media)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.root = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self.root = await self._server.start(app)
         return self.base_url
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _failure(self, key: str) -> _Failure | None:
-        queue = self._failures.get(key, [])
-        if not queue:
-            return None
-        failure = queue[0]
-        failure.times -= 1
-        if failure.times <= 0:
-            queue.pop(0)
-        if failure.hang:
-            await asyncio.sleep(failure.hang)
-            return None
-        return failure
+        await self._server.close()
 
     async def _api(self, request: web.Request) -> web.Response:
         endpoint = request.match_info["endpoint"]
@@ -162,7 +141,7 @@ class FakeViber:
             return _status(2, "missing_auth_token")
         if self.tokens and token not in self.tokens:
             return _status(2, "invalidAuthToken")
-        failure = await self._failure(endpoint)
+        failure = await self._failures.next(endpoint)
         if failure is not None and failure.http_status != 200:
             return web.Response(status=failure.http_status, text="<html>Server Error</html>")
         if failure is not None:
@@ -235,7 +214,7 @@ class FakeViber:
     async def _serve_media(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         self.media_requests.append(name)
-        failure = await self._failure(f"media:{name}")
+        failure = await self._failures.next(f"media:{name}")
         if failure is not None and failure.http_status != 200:
             return web.Response(status=failure.http_status, text="error")
         item = self._media.get(name)

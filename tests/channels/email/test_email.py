@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import accounts as channel_accounts
@@ -27,7 +26,6 @@ from channels.model import Channel, InboundMessage, OutboundMessage
 from channels.provider_spec import AccountData
 from channels.secrets import SecretBox
 from crm_core.models import Contact
-from inbox.models import Message
 from inbox.service import Viewer
 from switchboard.app import build_app
 from switchboard.audit import SYSTEM
@@ -35,6 +33,7 @@ from switchboard.files import FileStore
 from switchboard.jobs import PermanentJobError
 from switchboard.permissions import Role
 from switchboard.settings import Settings
+from tests.channels.conftest import messages_of, reply_as_admin, run_until_sent, stored_message
 from tests.conftest import MakeUser
 from tests.fakes.imap import PASSWORD, USERNAME, FakeImap, self_signed_context
 from tests.fakes.smtp import FakeSmtp
@@ -122,21 +121,6 @@ async def adapter_of(app: web.Application, account: ChannelAccount) -> EmailAdap
 async def poll(app: web.Application, account: ChannelAccount) -> None:
     adapter = await adapter_of(app, account)
     await adapter.poll(app[keys.INBOX].receive)
-
-
-async def messages_of(sessions: async_sessionmaker[AsyncSession], account: ChannelAccount) -> list[Message]:
-    async with sessions() as db:
-        rows = await db.scalars(
-            select(Message).where(Message.account_id == str(account.id)).order_by(Message.id)
-        )
-        return list(rows)
-
-
-async def _message(sessions: async_sessionmaker[AsyncSession], message_id: int) -> Message:
-    async with sessions() as db:
-        message = await db.get(Message, message_id)
-    assert message is not None
-    return message
 
 
 # --- inbound ----------------------------------------------------------------------------------------------
@@ -280,7 +264,7 @@ async def test_auto_replies_and_bulk_mail_are_not_stored_and_a_bounce_fails_our_
     await poll(mail_app, account)
     assert [m.id for m in await messages_of(sessions, account)] == [first.id, reply.id]
     assert all(imap.seen(uid) for uid in uids)
-    failed = await _message(sessions, reply.id)
+    failed = await stored_message(sessions, reply.id)
     assert failed.status == "failed"
     assert (
         failed.error is not None
@@ -507,10 +491,7 @@ async def _reply(
     imap.append(eml("plain"))
     imap.append(eml("attachment"))  # the latest mail: the one the reply answers
     await poll(app, account)
-    conversation = (await messages_of(sessions, account))[0].conversation_id
-    admin = await make_user(Role.ADMIN)
-    reply = await app[keys.INBOX].send(Viewer(admin.id, Role.ADMIN, None), conversation, text)
-    return int(reply.id)
+    return await reply_as_admin(app, sessions, account, make_user, text)
 
 
 async def test_a_reply_reaches_smtp_threaded_under_the_customers_latest_mail(
@@ -538,7 +519,7 @@ async def test_a_reply_reaches_smtp_threaded_under_the_customers_latest_mail(
     assert str(mail["Message-ID"]).endswith("@banca-test.md>")
     body = mail.get_body(("plain",))
     assert body is not None and body.get_content().strip() == "Bună ziua, domnule Popescu!"
-    stored = await _message(sessions, message_id)
+    stored = await stored_message(sessions, message_id)
     assert stored.status == "sent" and stored.external_id == str(mail["Message-ID"]).strip("<>")
 
 
@@ -600,13 +581,7 @@ async def test_a_4xx_twice_then_ok_is_delivered_once(
 ) -> None:
     smtp.fail("RCPT", 450, times=2)
     message_id = await _reply(mail_app, account, sessions, imap, make_user, "Revin imediat")
-    worker = mail_app[keys.WORKER]
-    for _ in range(50):
-        await worker.run_once()
-        if (await _message(sessions, message_id)).status == "sent":
-            break
-        await asyncio.sleep(0.05)
-    assert (await _message(sessions, message_id)).status == "sent"
+    assert (await run_until_sent(mail_app, sessions, message_id)).status == "sent"
     assert smtp.attempts["RCPT"] == 3 and len(smtp.messages) == 1
 
 
@@ -622,7 +597,7 @@ async def test_a_5xx_marks_the_message_failed_with_the_servers_reason(
     smtp.fail("RCPT", 550, times=5)
     message_id = await _reply(mail_app, account, sessions, imap, make_user, "Mai sunteți acolo?")
     await mail_app[keys.WORKER].run_once()
-    message = await _message(sessions, message_id)
+    message = await stored_message(sessions, message_id)
     assert message.status == "failed"
     assert (
         message.error is not None

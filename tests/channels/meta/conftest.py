@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import accounts as channel_accounts
@@ -21,7 +20,6 @@ from channels.accounts_model import ChannelAccount
 from channels.meta.adapter import SIGNATURE_HEADER
 from channels.model import Channel
 from channels.secrets import SecretBox
-from inbox.models import Message
 from switchboard.app import build_app
 from switchboard.audit import SYSTEM
 from switchboard.settings import Settings
@@ -158,18 +156,3 @@ async def post_hook(
         headers[SIGNATURE_HEADER] = signature
     response = await client.post(meta.path, data=data, headers=headers)
     return response.status, await response.text()
-
-
-async def messages_of(sessions: async_sessionmaker[AsyncSession], meta: Meta) -> list[Message]:
-    async with sessions() as db:
-        rows = await db.scalars(
-            select(Message).where(Message.account_id == str(meta.account.id)).order_by(Message.id)
-        )
-        return list(rows)
-
-
-async def message(sessions: async_sessionmaker[AsyncSession], message_id: int) -> Message:
-    async with sessions() as db:
-        found = await db.get(Message, message_id)
-    assert found is not None
-    return found

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.meta.adapter import SIGNATURE_HEADER
 from channels.model import Channel
 from crm_core.models import Contact
-from tests.channels.meta.conftest import Client, Meta, messages_of, post_hook, sign
+from tests.channels.conftest import messages_of
+from tests.channels.meta.conftest import Client, Meta, post_hook, sign
 
 # --- the GET handshake ------------------------------------------------------------------------------------
 
@@ -59,7 +60,7 @@ async def test_messenger_text_and_media_arrive_in_one_conversation(
     kinds = ("text", "image", "file", "location", "fallback", "quick_reply", "postback")
     for kind in kinds:
         assert await post_hook(meta_client, messenger, messenger.fixture(kind)) == (200, "EVENT_RECEIVED")
-    stored = await messages_of(sessions, messenger)
+    stored = await messages_of(sessions, messenger.account)
     assert [m.kind for m in stored] == ["text", "image", "file", "location", "text", "text", "text"]
     assert len({m.conversation_id for m in stored}) == 1
     assert {(m.direction, m.channel) for m in stored} == {("in", "messenger")}
@@ -85,7 +86,7 @@ async def test_instagram_text_and_media_arrive_in_one_conversation(
 ) -> None:
     for kind in ("text", "image", "share"):
         assert await post_hook(meta_client, instagram, instagram.fixture(kind)) == (200, "EVENT_RECEIVED")
-    text, image, share = await messages_of(sessions, instagram)
+    text, image, share = await messages_of(sessions, instagram.account)
     assert len({text.conversation_id, image.conversation_id, share.conversation_id}) == 1
     assert (text.channel, text.direction, text.body) == (
         "instagram",
@@ -102,7 +103,7 @@ async def test_the_same_notification_twice_is_one_message(
 ) -> None:
     for _ in range(2):
         assert (await post_hook(meta_client, meta, meta.fixture("text")))[0] == 200
-    [stored] = await messages_of(sessions, meta)
+    [stored] = await messages_of(sessions, meta.account)
     assert stored.direction == "in"
 
 
@@ -118,7 +119,7 @@ async def test_a_missing_or_wrong_signature_is_refused_and_nothing_stored(
 ) -> None:
     got, body = await post_hook(meta_client, meta, meta.fixture("text"), signature=signature)
     assert got == status and SIGNATURE_HEADER in json.loads(body)["error"]
-    assert await messages_of(sessions, meta) == []
+    assert await messages_of(sessions, meta.account) == []
 
 
 async def test_a_body_signed_with_another_apps_secret_is_refused(
@@ -127,7 +128,7 @@ async def test_a_body_signed_with_another_apps_secret_is_refused(
     data = json.dumps(meta.fixture("text")).encode()
     response = await meta_client.post(meta.path, data=data, headers={SIGNATURE_HEADER: sign(data, "other")})
     assert response.status == 403
-    assert await messages_of(sessions, meta) == []
+    assert await messages_of(sessions, meta.account) == []
 
 
 @pytest.mark.parametrize(
@@ -147,7 +148,7 @@ async def test_a_malformed_body_is_400_with_a_reason(
 ) -> None:
     status, answer = await post_hook(meta_client, meta, body)
     assert status == 400 and json.loads(answer)["error"]
-    assert await messages_of(sessions, meta) == []
+    assert await messages_of(sessions, meta.account) == []
 
 
 async def test_entries_of_another_page_or_product_are_acknowledged_and_ignored(
@@ -159,7 +160,7 @@ async def test_entries_of_another_page_or_product_are_acknowledged_and_ignored(
     other_object["object"] = "instagram" if meta.channel is Channel.MESSENGER else "page"
     for body in (other_page, other_object):
         assert (await post_hook(meta_client, meta, body))[0] == 200
-    assert await messages_of(sessions, meta) == []
+    assert await messages_of(sessions, meta.account) == []
 
 
 async def test_an_echo_of_a_page_message_sent_outside_the_hub_is_not_a_customer_message(
@@ -167,4 +168,4 @@ async def test_an_echo_of_a_page_message_sent_outside_the_hub_is_not_a_customer_
 ) -> None:
     echo = meta.fixture("echo", mid="m_sent_from_the_meta_business_suite")
     assert (await post_hook(meta_client, meta, echo))[0] == 200
-    assert await messages_of(sessions, meta) == []
+    assert await messages_of(sessions, meta.account) == []

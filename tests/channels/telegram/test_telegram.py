@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +22,6 @@ from channels.secrets import SecretBox, SecretsError, mask
 from channels.telegram.adapter import SECRET_HEADER, TelegramAdapter
 from channels.telegram.client import InvalidToken, TelegramClient
 from crm_core.models import Contact
-from inbox.models import Message
 from inbox.service import Viewer
 from switchboard.app import build_app
 from switchboard.audit import SYSTEM
@@ -31,6 +29,7 @@ from switchboard.audit_model import AuditEntry
 from switchboard.jobs import PermanentJobError
 from switchboard.permissions import Role
 from switchboard.settings import Settings
+from tests.channels.conftest import drain, messages_of, reply_as_admin, run_until_sent, stored_message
 from tests.conftest import MakeUser, login, page_csrf
 from tests.fakes.telegram import FakeTelegram
 from webui import keys
@@ -94,14 +93,6 @@ async def post_update(
     data = body if isinstance(body, str) else json.dumps(body)
     response = await client.post(f"/webhooks/telegram/{account.id}", data=data, headers=headers)
     return response.status, await response.json()
-
-
-async def messages_of(sessions: async_sessionmaker[AsyncSession], account: ChannelAccount) -> list[Message]:
-    async with sessions() as db:
-        rows = await db.scalars(
-            select(Message).where(Message.account_id == str(account.id)).order_by(Message.id)
-        )
-        return list(rows)
 
 
 # --- inbound ----------------------------------------------------------------------------------------------
@@ -196,17 +187,7 @@ async def _reply(
     text: str,
 ) -> int:
     await post_update(tg_client, account, fixture("text"))
-    conversation = (await messages_of(sessions, account))[0].conversation_id
-    admin = await make_user(Role.ADMIN)
-    reply = await tg_app[keys.INBOX].send(Viewer(admin.id, Role.ADMIN, None), conversation, text)
-    return int(reply.id)
-
-
-async def _message(sessions: async_sessionmaker[AsyncSession], message_id: int) -> Message:
-    async with sessions() as db:
-        message = await db.get(Message, message_id)
-    assert message is not None
-    return message
+    return await reply_as_admin(tg_app, sessions, account, make_user, text)
 
 
 async def test_a_reply_reaches_telegram_with_the_chat_id_and_text(
@@ -222,7 +203,7 @@ async def test_a_reply_reaches_telegram_with_the_chat_id_and_text(
     [call] = fake.calls_of("sendMessage")
     assert call.token == TOKEN
     assert call.params["chat_id"] == "424242" and call.params["text"] == "Bună ziua, Ion!"
-    message = await _message(sessions, message_id)
+    message = await stored_message(sessions, message_id)
     assert message.status == "sent" and message.external_id == "424242:5000"
 
 
@@ -236,13 +217,7 @@ async def test_a_5xx_twice_then_200_is_delivered_once(
 ) -> None:
     fake.fail("sendMessage", 502, times=2)
     message_id = await _reply(make_user, tg_client, tg_app, account, sessions, "Revin imediat")
-    worker = tg_app[keys.WORKER]
-    for _ in range(50):
-        await worker.run_once()
-        if (await _message(sessions, message_id)).status == "sent":
-            break
-        await asyncio.sleep(0.05)
-    assert (await _message(sessions, message_id)).status == "sent"
+    assert (await run_until_sent(tg_app, sessions, message_id)).status == "sent"
     assert len(fake.calls_of("sendMessage")) == 3
     oks = [c for c in fake.calls_of("sendMessage")][2:]
     assert len(oks) == 1
@@ -259,7 +234,7 @@ async def test_a_blocked_bot_marks_the_message_failed_with_telegrams_reason(
     fake.fail("sendMessage", 403, "Forbidden: bot was blocked by the user", times=5)
     message_id = await _reply(make_user, tg_client, tg_app, account, sessions, "Mai sunteți acolo?")
     await tg_app[keys.WORKER].run_once()
-    message = await _message(sessions, message_id)
+    message = await stored_message(sessions, message_id)
     assert message.status == "failed"
     assert message.error == "Forbidden: bot was blocked by the user"
     assert len(fake.calls_of("sendMessage")) == 1  # permanent: no retry
@@ -417,12 +392,6 @@ async def test_an_admin_connects_tests_and_disconnects_a_bot(
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 2000
 
 
-async def _drain(tg_app: web.Application) -> None:
-    for _ in range(20):
-        if not await tg_app[keys.WORKER].run_once():
-            return
-
-
 async def test_an_inbound_photo_is_fetched_into_the_file_store_by_a_job(
     tg_client: TestClient,
     tg_app: web.Application,
@@ -432,7 +401,7 @@ async def test_an_inbound_photo_is_fetched_into_the_file_store_by_a_job(
 ) -> None:
     fake.files["AgACAgIAAxkBAAIBZ2large"] = JPEG
     assert (await post_update(tg_client, account, fixture("photo")))[0] == 200
-    await _drain(tg_app)
+    await drain(tg_app)
     [photo] = await messages_of(sessions, account)
     [attachment] = photo.attachments
     assert attachment["stored_path"] and attachment["id"] and attachment["content_type"] == "image/jpeg"
@@ -452,7 +421,7 @@ async def test_an_inbound_file_over_the_limit_is_refused_with_a_reason(
 ) -> None:
     fake.files["AgACAgIAAxkBAAIBZ2large"] = JPEG * 20_000  # ~40 MB, over the 25 MiB default
     assert (await post_update(tg_client, account, fixture("photo")))[0] == 200
-    await _drain(tg_app)
+    await drain(tg_app)
     [photo] = await messages_of(sessions, account)
     [attachment] = photo.attachments
     assert "larger than" in attachment["error"] and not attachment.get("stored_path")
@@ -471,11 +440,11 @@ async def test_an_agents_file_goes_to_telegram_as_a_photo_with_its_caption(
     admin = await make_user(Role.ADMIN)
     stored = await tg_app[keys.FILES].save(JPEG, "image/jpeg", "oferta.jpg")
     sent = await tg_app[keys.INBOX].attach(Viewer(admin.id, Role.ADMIN, None), conversation, stored, "Oferta")
-    await _drain(tg_app)
+    await drain(tg_app)
     [call] = fake.calls_of("sendPhoto")
     assert call.params["chat_id"] == "424242" and call.params["caption"] == "Oferta"
     assert call.params["photo"].startswith("attach://") and "oferta.jpg" in call.params.values()
-    assert (await _message(sessions, sent.id)).status == "sent"
+    assert (await stored_message(sessions, sent.id)).status == "sent"
 
 
 async def test_an_agent_sends_a_failed_reply_again(
@@ -488,8 +457,8 @@ async def test_an_agent_sends_a_failed_reply_again(
 ) -> None:
     fake.fail("sendMessage", 400, "Bad Request: chat not found")
     message_id = await _reply(make_user, tg_client, tg_app, account, sessions, "Vă sun mâine")
-    await _drain(tg_app)
-    assert (await _message(sessions, message_id)).status == "failed"
+    await drain(tg_app)
+    assert (await stored_message(sessions, message_id)).status == "failed"
     agent = await make_user(Role.AGENT)
     await login(tg_client, agent.username)
     csrf = await page_csrf(tg_client, "/inbox")
@@ -500,8 +469,8 @@ async def test_an_agent_sends_a_failed_reply_again(
     csrf = await page_csrf(tg_client, "/inbox")
     again = await tg_client.post(f"/api/v1/messages/{message_id}/retry", headers={"X-CSRF-Token": csrf})
     assert again.status == 200 and (await again.json())["message"]["status"] == "queued"
-    await _drain(tg_app)
-    message = await _message(sessions, message_id)
+    await drain(tg_app)
+    message = await stored_message(sessions, message_id)
     assert message.status == "sent" and message.error is None
     twice = await tg_client.post(f"/api/v1/messages/{message_id}/retry", headers={"X-CSRF-Token": csrf})
     assert twice.status == 422  # only a failed message goes again

@@ -3,7 +3,6 @@ Twilio number, and helpers that post webhooks signed as Twilio signs them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import accounts as channel_accounts
@@ -22,15 +20,10 @@ from channels.accounts_model import ChannelAccount
 from channels.model import Channel
 from channels.secrets import SecretBox
 from channels.twilio.provider import prepare
-from inbox.models import Message
-from inbox.service import Viewer
 from switchboard.app import build_app
 from switchboard.audit import SYSTEM
-from switchboard.permissions import Role
 from switchboard.settings import Settings
-from tests.conftest import MakeUser
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, sign
-from webui import keys
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PUBLIC = "https://hub.example.md"
@@ -162,37 +155,3 @@ def as_channel(form: dict[str, str], channel: str) -> dict[str, str]:
 def inbound(account: ChannelAccount, kind: str = "text") -> dict[str, str]:
     """The documented inbound form of this account's channel."""
     return fixture(f"{account.channel}_{kind}")
-
-
-async def messages_of(sessions: async_sessionmaker[AsyncSession], account: ChannelAccount) -> list[Message]:
-    async with sessions() as db:
-        rows = await db.scalars(
-            select(Message).where(Message.account_id == str(account.id)).order_by(Message.id)
-        )
-        return list(rows)
-
-
-async def message(sessions: async_sessionmaker[AsyncSession], message_id: int) -> Message:
-    async with sessions() as db:
-        found = await db.get(Message, message_id)
-    assert found is not None
-    return found
-
-
-async def admin_viewer(make_user: MakeUser) -> Viewer:
-    admin = await make_user(Role.ADMIN)
-    return Viewer(admin.id, Role.ADMIN, None)
-
-
-async def drain(app: web.Application, rounds: int = 60) -> None:
-    """Run the jobs worker until nothing is due (retries back off for a few milliseconds here)."""
-    worker = app[keys.WORKER]
-    idle = 0
-    for _ in range(rounds):
-        if await worker.run_once():
-            idle = 0
-        else:
-            idle += 1
-            if idle > 3:
-                return
-            await asyncio.sleep(0.03)

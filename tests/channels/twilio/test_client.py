@@ -20,15 +20,8 @@ from channels.twilio.adapter import TwilioAdapter
 from channels.twilio.client import TwilioClient
 from switchboard.jobs import PermanentJobError
 from switchboard.settings import Settings
-from tests.channels.twilio.conftest import (
-    NUMBER,
-    PUBLIC,
-    admin_viewer,
-    drain,
-    inbound,
-    messages_of,
-    post_form,
-)
+from tests.channels.conftest import admin_viewer, drain, messages_of
+from tests.channels.twilio.conftest import NUMBER, PUBLIC, inbound, post_form
 from tests.conftest import MakeUser
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FRIENDLY_NAME, FakeTwilio
 from webui import keys

@@ -15,7 +15,8 @@ from channels.model import Channel, InboundMessage
 from inbox.models import Message
 from switchboard.permissions import Role
 from switchboard.settings import Settings
-from tests.channels.twilio.conftest import CUSTOMER, drain, make_account
+from tests.channels.conftest import drain
+from tests.channels.twilio.conftest import CUSTOMER, make_account
 from tests.conftest import PASSWORD, Hub, MakeUser
 from tests.fakes.twilio import FakeTwilio
 from webui import keys

@@ -18,17 +18,14 @@ from channels.twilio.client import TwilioClient
 from channels.twilio.templates import parse_templates, render
 from switchboard.jobs import PermanentJobError
 from switchboard.settings import Settings
+from tests.channels.conftest import admin_viewer, drain, messages_of, stored_message
 from tests.channels.twilio.conftest import (
     CUSTOMER,
     NUMBER,
     PUBLIC,
     TEMPLATES,
-    admin_viewer,
-    drain,
     inbound,
     make_account,
-    message,
-    messages_of,
     post_form,
 )
 from tests.conftest import MakeUser
@@ -78,7 +75,7 @@ async def test_a_reply_reaches_twilio_with_the_right_form_fields(
         "Body": "Bună ziua, Ion!",
         "StatusCallback": f"{PUBLIC}/webhooks/{account.channel}/{account.id}",
     }
-    stored = await message(sessions, reply_id)
+    stored = await stored_message(sessions, reply_id)
     assert stored.status == "sent" and stored.external_id in fake.sent
     if account.channel == Channel.SMS:
         assert stored.meta == {"segments": 1, "encoding": "UCS-2"}  # "ă" is not GSM-7
@@ -93,7 +90,7 @@ async def test_a_long_sms_reports_its_segments(
 ) -> None:
     reply_id = await _reply(tw_client, tw_app, sms, sessions, make_user, "Rata lunara: 1500 lei. " * 10)
     await drain(tw_app)
-    assert (await message(sessions, reply_id)).meta == {"segments": 2, "encoding": "GSM-7"}
+    assert (await stored_message(sessions, reply_id)).meta == {"segments": 2, "encoding": "GSM-7"}
 
 
 async def test_an_sms_account_may_send_romanian_without_diacritics(
@@ -109,7 +106,7 @@ async def test_an_sms_account_may_send_romanian_without_diacritics(
     await drain(tw_app)
     [call] = fake.calls_of("messages")
     assert call.form["Body"] == "Stim ca rata e scadenta maine."
-    stored = await message(sessions, reply_id)
+    stored = await stored_message(sessions, reply_id)
     assert stored.body == "Știm că rata e scadentă mâine."  # the conversation keeps what the agent wrote
     assert stored.meta == {"segments": 1, "encoding": "GSM-7", "transliterated": True}
 
@@ -125,7 +122,7 @@ async def test_a_5xx_twice_then_201_is_delivered_once(
     fake.fail("messages", 503, times=2)
     reply_id = await _reply(tw_client, tw_app, account, sessions, make_user, "Revin imediat")
     await drain(tw_app)
-    stored = await message(sessions, reply_id)
+    stored = await stored_message(sessions, reply_id)
     assert stored.status == "sent" and stored.error is None
     assert len(fake.calls_of("messages")) == 3
     assert list(fake.sent) == [stored.external_id]  # Twilio created exactly one message
@@ -142,7 +139,7 @@ async def test_a_rate_limit_is_retried(
     fake.fail("messages", 429)
     reply_id = await _reply(tw_client, tw_app, account, sessions, make_user, "Salut")
     await drain(tw_app)
-    assert (await message(sessions, reply_id)).status == "sent"
+    assert (await stored_message(sessions, reply_id)).status == "sent"
     assert len(fake.calls_of("messages")) == 2
 
 
@@ -171,7 +168,7 @@ async def test_a_permanent_4xx_marks_the_message_failed_with_twilios_reason(
     fake.fail("messages", 400, code=code, times=5)
     reply_id = await _reply(tw_client, tw_app, account, sessions, make_user, "Mai sunteți acolo?")
     await drain(tw_app)
-    stored = await message(sessions, reply_id)
+    stored = await stored_message(sessions, reply_id)
     assert (stored.status, stored.error) == ("failed", reason)
     assert len(fake.calls_of("messages")) == 1  # never retried
 
@@ -195,7 +192,7 @@ async def test_files_go_by_their_signed_public_address(
     [url] = call.all("MediaUrl")
     assert url.startswith(f"{PUBLIC}/media/")
     assert call.form["Body"] == "Contractul semnat"
-    assert (await message(sessions, reply.id)).status == "sent"
+    assert (await stored_message(sessions, reply.id)).status == "sent"
 
 
 def _adapter(account: ChannelAccount, fake: FakeTwilio, **overrides: object) -> TwilioAdapter:
@@ -288,7 +285,7 @@ async def test_a_whatsapp_template_goes_by_content_sid_with_its_variables(
     assert json.loads(call.form["ContentVariables"]) == variables
     assert "Body" not in call.form
     assert call.form["To"] == f"whatsapp:{CUSTOMER}"
-    stored = await message(sessions, reply.id)
+    stored = await stored_message(sessions, reply.id)
     assert stored.status == "sent" and stored.body == text
 
 

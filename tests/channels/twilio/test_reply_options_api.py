@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.accounts_model import ChannelAccount
 from inbox.models import Message
 from switchboard.permissions import Role
-from tests.channels.twilio.conftest import drain, inbound, message, messages_of, post_form
+from tests.channels.conftest import drain, messages_of, stored_message
+from tests.channels.twilio.conftest import inbound, post_form
 from tests.conftest import MakeUser, login, page_csrf
 from tests.fakes.twilio import FakeTwilio
 
@@ -75,7 +76,7 @@ async def test_after_24_hours_a_free_reply_is_refused_and_a_template_goes_out(
     await drain(tw_app)
     [call] = fake.calls_of("messages")
     assert call.form["ContentSid"] == "HX" + "1a" * 16 and "Body" not in call.form
-    assert (await message(sessions, view["id"])).status == "sent"
+    assert (await stored_message(sessions, view["id"])).status == "sent"
 
 
 async def test_the_sms_counter_offers_transliteration_when_it_saves_a_part(

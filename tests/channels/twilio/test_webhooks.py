@@ -14,18 +14,8 @@ from channels.model import Channel
 from channels.twilio.adapter import EMPTY_TWIML
 from crm_core.models import Contact, ContactIdentity
 from switchboard.errors import Invalid
-from tests.channels.twilio.conftest import (
-    CUSTOMER,
-    admin_viewer,
-    as_channel,
-    drain,
-    fixture,
-    hook_url,
-    inbound,
-    message,
-    messages_of,
-    post_form,
-)
+from tests.channels.conftest import admin_viewer, drain, messages_of, stored_message
+from tests.channels.twilio.conftest import CUSTOMER, as_channel, fixture, hook_url, inbound, post_form
 from tests.conftest import MakeUser
 from tests.fakes.twilio import AUTH_TOKEN, FakeTwilio, sign
 from webui import keys
@@ -230,7 +220,7 @@ async def _sent_reply(
     viewer = await admin_viewer(make_user)
     reply = await tw_app[keys.INBOX].send(viewer, first.conversation_id, "Mulțumim, revenim imediat.")
     await drain(tw_app)
-    assert (await message(sessions, reply.id)).status == "sent"
+    assert (await stored_message(sessions, reply.id)).status == "sent"
     return int(reply.id)
 
 
@@ -243,15 +233,15 @@ async def test_status_callbacks_move_the_ticks_forward_only(
     make_user: MakeUser,
 ) -> None:
     reply_id = await _sent_reply(tw_client, tw_app, account, sessions, make_user)
-    sid = (await message(sessions, reply_id)).external_id
+    sid = (await stored_message(sessions, reply_id)).external_id
     assert sid in fake.sent
     seen = []
     for status in ("sent", "delivered", "sent", "read"):
         answer = await post_form(tw_client, account, fake.status_callback(sid, status))
         assert (answer.status, answer.text) == (200, EMPTY_TWIML)
-        seen.append((await message(sessions, reply_id)).status)
+        seen.append((await stored_message(sessions, reply_id)).status)
     assert seen == ["sent", "delivered", "delivered", "read"]
-    stored = await message(sessions, reply_id)
+    stored = await stored_message(sessions, reply_id)
     assert stored.delivered_at is not None and stored.read_at is not None
 
 
@@ -264,7 +254,7 @@ async def test_an_undelivered_callback_fails_the_message_with_twilios_code_and_t
     make_user: MakeUser,
 ) -> None:
     reply_id = await _sent_reply(tw_client, tw_app, account, sessions, make_user)
-    sid = (await message(sessions, reply_id)).external_id
+    sid = (await stored_message(sessions, reply_id)).external_id
     assert sid is not None
     documented = fixture(f"{account.channel}_status_read") if account.channel == Channel.WHATSAPP else None
     if documented is not None:  # the documented WhatsApp read receipt first
@@ -272,12 +262,12 @@ async def test_an_undelivered_callback_fails_the_message_with_twilios_code_and_t
         assert (await post_form(tw_client, account, documented)).status == 200
     form = fixture("sms_status_undelivered") | {"MessageSid": sid, "SmsSid": sid}
     assert (await post_form(tw_client, account, form)).status == 200
-    stored = await message(sessions, reply_id)
+    stored = await stored_message(sessions, reply_id)
     assert stored.status == "failed"
     assert stored.error == "Twilio 30003: Unreachable destination handset"
     failed = fake.status_callback(sid, "failed", error_code=63016, error_message="Outside the window")
     assert (await post_form(tw_client, account, failed)).status == 200
-    assert (await message(sessions, reply_id)).error == "Twilio 63016: Outside the window"
+    assert (await stored_message(sessions, reply_id)).error == "Twilio 63016: Outside the window"
 
 
 async def test_a_status_callback_for_a_message_we_do_not_know_is_acknowledged(
@@ -309,7 +299,7 @@ async def test_sms_stop_then_start_changes_consent(
     assert (await post_form(tw_client, sms, fixture("sms_start"))).status == 200
     reply = await inbox.send(viewer, stored[0].conversation_id, "Bine ați revenit!")
     await drain(tw_app)
-    assert (await message(sessions, reply.id)).status == "sent"
+    assert (await stored_message(sessions, reply.id)).status == "sent"
     assert [c.form["Body"] for c in fake.calls_of("messages")] == ["Bine ați revenit!"]
 
 

@@ -3,7 +3,6 @@ signed the way Viber signs them (hex HMAC-SHA256 of the body with the auth token
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,7 +35,6 @@ from channels.viber.adapter import EVENT_TYPES, SIGNATURE_HEADER, ViberAdapter, 
 from channels.viber.client import ViberClient
 from channels.viber.outbound import text_parts
 from crm_core.models import Contact, ContactIdentity
-from inbox.models import Message
 from inbox.service import Viewer
 from switchboard.app import build_app
 from switchboard.audit import SYSTEM
@@ -44,6 +42,7 @@ from switchboard.errors import Invalid
 from switchboard.jobs import PermanentJobError
 from switchboard.permissions import Role
 from switchboard.settings import Settings
+from tests.channels.conftest import messages_of, reply_as_admin, run_until_sent, stored_message
 from tests.conftest import MakeUser
 from tests.fakes.viber import ACCOUNT_ID, ACCOUNT_URI, FIRST_TOKEN, FakeViber
 from webui import keys
@@ -112,21 +111,6 @@ async def post_callback(
         headers[SIGNATURE_HEADER] = signature
     response = await client.post(f"/webhooks/viber/{account.id}", data=raw, headers=headers)
     return response.status, await response.json()
-
-
-async def messages_of(sessions: async_sessionmaker[AsyncSession], account: ChannelAccount) -> list[Message]:
-    async with sessions() as db:
-        rows = await db.scalars(
-            select(Message).where(Message.account_id == str(account.id)).order_by(Message.id)
-        )
-        return list(rows)
-
-
-async def _message(sessions: async_sessionmaker[AsyncSession], message_id: int) -> Message:
-    async with sessions() as db:
-        message = await db.get(Message, message_id)
-    assert message is not None
-    return message
 
 
 def _adapter(fake: FakeViber, *, timeout: float = 5.0) -> ViberAdapter:
@@ -302,10 +286,7 @@ async def _reply(
     text: str,
 ) -> int:
     await post_callback(vb_client, account, fixture("text"))
-    conversation = (await messages_of(sessions, account))[0].conversation_id
-    admin = await make_user(Role.ADMIN)
-    reply = await vb_app[keys.INBOX].send(Viewer(admin.id, Role.ADMIN, None), conversation, text)
-    return int(reply.id)
+    return await reply_as_admin(vb_app, sessions, account, make_user, text)
 
 
 async def test_a_reply_reaches_viber_with_the_receiver_sender_name_and_text(
@@ -326,7 +307,7 @@ async def test_a_reply_reaches_viber_with_the_receiver_sender_name_and_text(
         "text": "Bună ziua, Ion!",
         "sender": {"name": ACCOUNT_NAME[:28]},
     }
-    message = await _message(sessions, message_id)
+    message = await stored_message(sessions, message_id)
     assert message.status == "sent" and message.external_id == str(FIRST_TOKEN)
 
 
@@ -340,17 +321,11 @@ async def test_a_5xx_twice_then_200_is_delivered_once(
 ) -> None:
     fake.fail_http("send_message", 502, times=2)
     message_id = await _reply(make_user, vb_client, vb_app, account, sessions, "Revin imediat")
-    worker = vb_app[keys.WORKER]
-    for _ in range(50):
-        await worker.run_once()
-        if (await _message(sessions, message_id)).status == "sent":
-            break
-        await asyncio.sleep(0.05)
-    message = await _message(sessions, message_id)
+    message = await run_until_sent(vb_app, sessions, message_id)
     assert message.status == "sent" and message.external_id == str(FIRST_TOKEN)
     assert len(fake.calls_of("send_message")) == 3  # two refused, one accepted: sent once
     for _ in range(3):
-        await worker.run_once()
+        await vb_app[keys.WORKER].run_once()
     assert len(fake.calls_of("send_message")) == 3
 
 
@@ -365,7 +340,7 @@ async def test_a_permanent_viber_error_marks_the_message_failed_with_the_reason(
     fake.fail_status("send_message", 6, times=5)
     message_id = await _reply(make_user, vb_client, vb_app, account, sessions, "Mai sunteți acolo?")
     await vb_app[keys.WORKER].run_once()
-    message = await _message(sessions, message_id)
+    message = await stored_message(sessions, message_id)
     assert message.status == "failed"
     assert message.error is not None and message.error.startswith("receiverNotSubscribed")
     assert "Viber status 6" in message.error
@@ -382,17 +357,17 @@ async def test_delivered_and_seen_callbacks_move_the_ticks_and_failed_records_th
 ) -> None:
     message_id = await _reply(make_user, vb_client, vb_app, account, sessions, "Oferta e gata")
     await vb_app[keys.WORKER].run_once()
-    assert (await _message(sessions, message_id)).external_id == str(FIRST_TOKEN)
+    assert (await stored_message(sessions, message_id)).external_id == str(FIRST_TOKEN)
     assert (await post_callback(vb_client, account, fixture("delivered")))[0] == 200
-    delivered = await _message(sessions, message_id)
+    delivered = await stored_message(sessions, message_id)
     assert delivered.status == "delivered" and delivered.delivered_at is not None
     assert (await post_callback(vb_client, account, fixture("seen")))[0] == 200
-    seen = await _message(sessions, message_id)
+    seen = await stored_message(sessions, message_id)
     assert seen.status == "read" and seen.read_at is not None
     assert (await post_callback(vb_client, account, fixture("delivered")))[0] == 200
-    assert (await _message(sessions, message_id)).status == "read"  # ticks never go back
+    assert (await stored_message(sessions, message_id)).status == "read"  # ticks never go back
     assert (await post_callback(vb_client, account, fixture("failed")))[0] == 200
-    failed = await _message(sessions, message_id)
+    failed = await stored_message(sessions, message_id)
     assert (failed.status, failed.error) == ("failed", "failure description")
 
 

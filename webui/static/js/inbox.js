@@ -5,6 +5,7 @@
 
 import { api as callApi, csrf } from "./api.js";
 import { contactEditor, isEditing, stopEditing } from "./contact_edit.js";
+import { contactMerger } from "./contact_merge.js";
 import { replyWindow } from "./reply_window.js";
 
 const config = readJson("inbox-config");
@@ -578,6 +579,10 @@ function renderContact() {
       identities,
       el("h4", { className: "subheader", text: T.leads }),
       el("div", { id: "contact-leads" }, leads),
+      contactMerger({ contact, el, T, api, channelBadge, onMerged: (data) => {
+        refreshListSoon(0); // the merged customer's conversation left the list
+        return openConversation(data.conversation_id ?? state.openId, { quiet: true });
+      } }),
     ),
   );
 }

@@ -40,8 +40,9 @@ export function replyWindow({ api, T, el, box, body, onSent, onError }) {
       return;
     }
     if (key !== wanted) return; // another conversation was opened meanwhile
-    options = { ...data, conversationId, route };
-    render();
+    const same = options && options.conversationId === conversationId && JSON.stringify(options.data) === JSON.stringify(data);
+    options = { ...data, data, conversationId, route };
+    if (!same) render(); // unchanged: keep what the agent typed into a template's variables
   }
 
   function render() {
