@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     cast,
     false,
     func,
@@ -166,7 +167,9 @@ _TOUCH_CONVERSATION = (
         _CONVERSATIONS.c.id
         == select(_CONVERSATIONS.c.id)
         .where(_CONVERSATIONS.c.contact_id == bindparam("b_contact_id"))
-        .order_by(_CONVERSATIONS.c.id.desc())
+        # the customer's unresolved conversation if there is one (at most one: a partial unique index),
+        # else the latest: reopening an older one next to an open one would break that index
+        .order_by(case((_CONVERSATIONS.c.status == "resolved", 1), else_=0), _CONVERSATIONS.c.id.desc())
         .limit(1)
         .scalar_subquery()
     )
