@@ -1,13 +1,16 @@
 """Channel accounts: create, list, find, deactivate; and `Adapters`, the live adapter of each account.
 
 `Adapters` keeps one adapter (with its one HTTP client session) per account, rebuilt when the account's
-row changes (`updated_at`, so an edit in another process is seen too) and closed on shutdown.
+row changes (`updated_at`, so an edit in another process is seen too) and closed on shutdown. The row is
+read again at most every `RECHECK_SECONDS` rather than on every webhook: an edit or a disconnect made in
+another process takes effect within that time (in this process, at once).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
@@ -28,6 +31,7 @@ from switchboard.jobs import PermanentJobError
 from switchboard.settings import Settings
 
 log = logging.getLogger(__name__)
+RECHECK_SECONDS = 5.0
 AUDIT_RECORD = "channel_account"
 
 
@@ -179,6 +183,7 @@ class Adapters:
         self.box = box
         self.settings = settings
         self._live: dict[int, tuple[dt.datetime, ChannelAdapter]] = {}
+        self._checked: dict[int, float] = {}  # when each live adapter's row was last read
 
     def build(self, account: ChannelAccount) -> ChannelAdapter:
         """A fresh adapter for an account row (the caller closes it). ValueError: bad credentials' shape."""
@@ -206,20 +211,26 @@ class Adapters:
             key = int(account_id)
         except ValueError:
             return None
+        live = self._live.get(key)
+        now = time.monotonic()
+        if live is not None and now - self._checked.get(key, -RECHECK_SECONDS) < RECHECK_SECONDS:
+            return live[1] if live[1].channel == channel else None
         async with self.sessions() as session:
             account = await session.get(ChannelAccount, key)
         if account is None or not account.active or account.channel != channel.value:
             await self.forget(key)
             return None
-        live = self._live.get(key)
         if live is not None and live[0] == account.updated_at:
+            self._checked[key] = now
             return live[1]
         await self.forget(key)
         adapter = self.build(account)
         self._live[key] = (account.updated_at, adapter)
+        self._checked[key] = now
         return adapter
 
     async def forget(self, account_id: int) -> None:
+        self._checked.pop(account_id, None)
         live = self._live.pop(account_id, None)
         if live is not None:
             await live[1].close()

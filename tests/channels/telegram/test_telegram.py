@@ -474,3 +474,18 @@ async def test_an_agent_sends_a_failed_reply_again(
     assert message.status == "sent" and message.error is None
     twice = await tg_client.post(f"/api/v1/messages/{message_id}/retry", headers={"X-CSRF-Token": csrf})
     assert twice.status == 422  # only a failed message goes again
+
+
+async def test_an_account_disabled_by_another_process_stops_taking_webhooks_within_the_recheck_time(
+    tg_client: TestClient,
+    account: ChannelAccount,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert (await post_update(tg_client, account, fixture("text")))[0] == 200
+    async with sessions() as db, db.begin():  # as another hub process would
+        await channel_accounts.set_active(db, SYSTEM, account.id, False)
+    # within RECHECK_SECONDS the cached adapter still answers (the row is not read on every webhook)
+    assert (await post_update(tg_client, account, fixture("photo")))[0] == 200
+    monkeypatch.setattr(channel_accounts, "RECHECK_SECONDS", 0.0)  # the recheck time has passed
+    assert (await post_update(tg_client, account, fixture("video")))[0] == 404
