@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -51,6 +51,7 @@ from crm_core.models import Contact, ContactIdentity
 from inbox import labels as label_rules
 from inbox import notifications
 from inbox.models import OPEN_STATUSES, Conversation, Message
+from router.model import RoutingRequest
 from switchboard import jobs
 from switchboard.bus import EventBus
 from switchboard.db import cast_table, insert_ignoring_duplicates, utcnow
@@ -59,10 +60,14 @@ from switchboard.files import StoredFile
 from switchboard.files import valid_id as valid_file_id
 from switchboard.permissions import Role
 
+if TYPE_CHECKING:
+    from router.engine import Router
+
 log = logging.getLogger(__name__)
 
 SEND_JOB = "inbox.deliver"
 MEDIA_JOB = "inbox.fetch_media"
+ROUTE_JOB = "inbox.route"
 MARK_DELAY = 0.05
 MAX_BODY = 10_000
 _STATUS_ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
@@ -200,6 +205,9 @@ class Inbox:
         self.sessions = sessions
         self.bus = bus
         self.region = region
+        # set by the composition root: new conversations are then routed (an `inbox.route` job) instead of
+        # going straight to the customer's responsible expert, and the router hears of replies and closings
+        self.router: Router | None = None
         self._to_mark: list[int] = []
         self._marker: asyncio.Task[None] | None = None
 
@@ -252,6 +260,8 @@ class Inbox:
                     raise _Duplicate
                 if any(a.url and not a.stored_path for a in event.attachments):
                     await jobs.enqueue(session, MEDIA_JOB, {"message_id": message_id})
+                if opened and self.router is not None:
+                    await jobs.enqueue(session, ROUTE_JOB, {"conversation_id": conversation["id"]})
         except _Duplicate:
             async with self.sessions() as session:
                 duplicate = await _find_inbound(session, event)
@@ -296,7 +306,8 @@ class Inbox:
             values: dict[str, Any] = {
                 "contact_id": resolved.contact_id,
                 "branch_id": resolved.branch_id,
-                "assignee_id": resolved.owner_id,
+                # with a router, the responsible expert gets it only when free (sticky routing)
+                "assignee_id": resolved.owner_id if self.router is None else None,
                 "status": "open",
                 "labels": [],
                 "priority": 0,
@@ -418,6 +429,8 @@ class Inbox:
             view = message_view(message)
         await self._publish("inbox.message", payload, [view.id])
         await notifications.publish(self.bus, mentions)
+        if self.router is not None and not note:  # the agent answered: the offer is taken
+            await self.router.accept("chat", str(conversation_id), viewer.user_id)
         return view
 
     async def retry(self, viewer: Viewer, message_id: int) -> MessageView:
@@ -936,6 +949,8 @@ class Inbox:
                 "branch_id": conversation.branch_id,
             }
         await self.bus.publish("inbox.conversation", {"conversation": data})
+        if self.router is not None and status == "resolved":
+            await self.router.release("chat", str(conversation_id))  # frees the agent for the queue
 
     async def assign(self, viewer: Viewer, conversation_id: int, assignee_id: int | None) -> None:
         async with self.sessions() as session, session.begin():
@@ -947,7 +962,36 @@ class Inbox:
                 "assignee_id": assignee_id,
                 "branch_id": conversation.branch_id,
             }
+            request = RoutingRequest(
+                kind="chat",
+                item_id=str(conversation.id),
+                channel=conversation.last_inbound_channel or Channel.WEBCHAT.value,
+                branch_id=conversation.branch_id,
+            )
         await self.bus.publish("inbox.conversation", {"conversation": data})
+        if (
+            self.router is not None
+        ):  # the router keeps every agent's load: a manual move is recorded there too
+            if assignee_id is None:
+                await self.router.release("chat", request.item_id)
+            else:
+                await self.router.manual_assign(request, assignee_id)
+
+    async def assign_routed(self, conversation_id: int, agent_id: int) -> bool:
+        """The router's choice: the conversation goes to `agent_id` unless it was resolved meanwhile."""
+        async with self.sessions() as session, session.begin():
+            conversation = await session.get(Conversation, conversation_id, with_for_update=True)
+            if conversation is None or conversation.status == "resolved":
+                return False
+            conversation.assignee_id = agent_id
+            data = {
+                "id": conversation.id,
+                "status": conversation.status,
+                "assignee_id": agent_id,
+                "branch_id": conversation.branch_id,
+            }
+        await self.bus.publish("inbox.conversation", {"conversation": data})
+        return True
 
     # --- publishing ----------------------------------------------------------------------------------
 

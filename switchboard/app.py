@@ -21,7 +21,10 @@ from channels.providers import PROVIDERS
 from channels.secrets import SecretBox
 from inbox.delivery import Delivery
 from inbox.media import MediaFetch
+from inbox.routing import Routing
 from inbox.service import Inbox
+from router.engine import Router
+from router.model import Decision
 from switchboard import accounts, migrate
 from switchboard.accounts import LoginPolicy
 from switchboard.bus import create_bus
@@ -87,12 +90,45 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _inbox(app: web.Application) -> AsyncIterator[None]:
-    inbox = Inbox(app[keys.SESSIONS], app[keys.BUS], region=app[keys.SETTINGS].default_region)
+    settings = app[keys.SETTINGS]
+    inbox = Inbox(app[keys.SESSIONS], app[keys.BUS], region=settings.default_region)
     delivery = Delivery(inbox)
     delivery.register(app[keys.JOBS])
     app[keys.INBOX], app[keys.DELIVERY] = inbox, delivery
+    routing: list[Routing] = []
+
+    async def on_decision(decision: Decision) -> None:
+        for hook in routing:
+            await hook.apply(decision)
+
+    router = Router(app[keys.SESSIONS], on_decision=on_decision)
+    app[keys.ROUTER] = router
+    ticker = None
+    if settings.routing:
+        routing.append(Routing(inbox, router))
+        routing[0].register(app[keys.JOBS])
+        inbox.router = router
+        if settings.run_worker:
+            ticker = asyncio.create_task(
+                _route_ticks(router, settings.routing_tick_seconds), name="router-tick"
+            )
     yield
+    if ticker is not None:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
     await inbox.close()
+
+
+async def _route_ticks(router: Router, every: float) -> None:
+    """Offer timeouts, overflow, the end of after-call work and absences happen with time, not with a
+    request: the router looks every few seconds (in each process that runs the worker)."""
+    while True:
+        try:
+            await router.tick()
+        except Exception:
+            log.exception("routing tick failed; will try again")
+        await asyncio.sleep(every)
 
 
 async def _channels(app: web.Application) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ from channels import webchat_model
 from crm_core import models as crm_models
 from inbox import canned_model, notifications_model
 from inbox import models as inbox_models
+from router import tables as router_tables
 from switchboard import accounts_model, audit_model, jobs_model
 from switchboard.db import Base
 
@@ -22,5 +23,6 @@ __all__ = [
     "jobs_model",
     "metadata",
     "notifications_model",
+    "router_tables",
     "webchat_model",
 ]

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     )
     graph_api_version: str = Field("v21.0", description="Meta Graph API version used in request paths.")
     email_poll_seconds: float = Field(30.0, gt=0, description="How often each IMAP mailbox is checked.")
+    routing: bool = Field(
+        True,
+        description="Route each new conversation with the router (sticky owner, least busy, queue). "
+        "Off: it goes to the customer's responsible expert or stays unassigned.",
+    )
+    routing_tick_seconds: float = Field(
+        2.0, gt=0, description="How often the router checks offer timeouts, overflow and absences."
+    )
     media_max_mb: int = Field(
         25, ge=1, description="Largest inbound attachment downloaded from a provider, in MiB."
     )

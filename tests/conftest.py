@@ -124,6 +124,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         auto_migrate=False,
         run_worker=False,
         jobs_poll_seconds=0.05,
+        routing=False,  # the router's own tests (and the routed-inbox tests) switch it on
         _env_file=None,  # type: ignore[call-arg]
     )
 

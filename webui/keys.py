@@ -12,6 +12,7 @@ from channels.accounts import Adapters
 from channels.secrets import SecretBox
 from inbox.delivery import Delivery
 from inbox.service import Inbox
+from router.engine import Router
 from switchboard.accounts import LoginPolicy
 from switchboard.bus import EventBus
 from switchboard.files import FileStore
@@ -33,6 +34,7 @@ DELIVERY = web.AppKey("delivery", Delivery)
 FILES = web.AppKey("files", FileStore)
 CHANNEL_ADAPTERS = web.AppKey("channel_adapters", Adapters)
 CHANNEL_SECRETS = web.AppKey("channel_secrets", SecretBox)
+ROUTER = web.AppKey("router", Router)
 ROUTE_SPECS = web.AppKey("route_specs", dict[str, "RouteSpec"])
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

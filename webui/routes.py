@@ -12,6 +12,7 @@ from webui import keys, metrics
 from webui.routes_channels import CHANNEL_ROUTES
 from webui.routes_inbox import INBOX_ROUTES
 from webui.routes_inbox_tools import INBOX_TOOLS_ROUTES
+from webui.routes_routing import ROUTING_ROUTES
 from webui.routes_spec import PUBLIC, RouteSpec
 from webui.routes_webhooks import WEBHOOK_ROUTES
 from webui.routes_widget import WIDGET_ROUTES
@@ -43,7 +44,6 @@ CORE_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/contacts", home.room, "contacts", Action.CONTACTS_VIEW),
     RouteSpec("GET", "/deals", home.room, "deals", Action.DEALS_VIEW),
     RouteSpec("GET", "/scripts", home.room, "scripts", Action.SCRIPTS_VIEW),
-    RouteSpec("GET", "/routing", home.room, "routing", Action.ROUTING_MANAGE),
     RouteSpec("GET", "/campaigns", home.room, "campaigns", Action.CAMPAIGNS_MANAGE),
     RouteSpec("GET", "/reports", home.room, "reports", Action.REPORTS_VIEW),
     # administration
@@ -98,7 +98,13 @@ CORE_ROUTES: tuple[RouteSpec, ...] = (
 )
 
 ROUTES: tuple[RouteSpec, ...] = (
-    CORE_ROUTES + INBOX_TOOLS_ROUTES + INBOX_ROUTES + WIDGET_ROUTES + CHANNEL_ROUTES + WEBHOOK_ROUTES
+    CORE_ROUTES
+    + INBOX_TOOLS_ROUTES
+    + INBOX_ROUTES
+    + WIDGET_ROUTES
+    + CHANNEL_ROUTES
+    + WEBHOOK_ROUTES
+    + ROUTING_ROUTES
 )
 
 STATIC_ROUTE = "static"

@@ -28,7 +28,6 @@ ROOM_PAGES: dict[str, tuple[str, str]] = {
     "/contacts": (N_("Contacts"), N_("Customers and companies, their leads and history.")),
     "/deals": (N_("Deals"), N_("The sales funnel: deals by stage.")),
     "/scripts": (N_("Sales scripts"), N_("Step-by-step scripts that guide experts through a dialogue.")),
-    "/routing": (N_("Routing"), N_("Who answers: presence, skills, capacity and the waiting queue.")),
     "/campaigns": (N_("Campaigns"), N_("Templated bulk messages to customer segments.")),
     "/reports": (N_("Reports"), N_("Load, conversion and channel performance.")),
 }

@@ -1,0 +1,144 @@
+"""The inbox with the router wired in, through the app: a new conversation is routed by a job to the least busy
+online agent, waits unassigned when everyone is full, and goes to the agent whose capacity frees up; an
+agent's presence comes from the header; supervisors see the desk and ask "who would get this now?"."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.model import Channel, InboundMessage
+from inbox.models import Conversation
+from inbox.service import Viewer
+from switchboard.app import build_app
+from switchboard.permissions import Role
+from switchboard.settings import Settings
+from tests.conftest import MakeUser, login, page_csrf
+from webui import keys
+
+
+@pytest.fixture
+async def routed_app(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> web.Application:
+    return build_app(settings.model_copy(update={"routing": True}))
+
+
+@pytest.fixture
+async def routed_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], routed_app: web.Application
+) -> TestClient:
+    return await aiohttp_client(routed_app)
+
+
+def chat(visitor: str, body: str = "Bună ziua") -> InboundMessage:
+    return InboundMessage(Channel.TELEGRAM, "1", f"{visitor}:1", visitor, body, sender_name=visitor.title())
+
+
+async def drain(app: web.Application) -> None:
+    while await app[keys.WORKER].run_once():
+        pass
+
+
+async def assignee(sessions: async_sessionmaker[AsyncSession], conversation_id: int) -> int | None:
+    async with sessions() as db:
+        conversation = await db.get(Conversation, conversation_id)
+    assert conversation is not None
+    return conversation.assignee_id
+
+
+async def test_new_conversations_go_to_free_agents_then_wait_then_follow_freed_capacity(
+    routed_client: TestClient,
+    routed_app: web.Application,
+    sessions: async_sessionmaker[AsyncSession],
+    make_user: MakeUser,
+) -> None:
+    router = routed_app[keys.ROUTER]
+    ana, bob = await make_user(Role.AGENT), await make_user(Role.AGENT)
+    for agent in (ana, bob):
+        await router.set_capacity(agent.id, 1, False)
+        await router.set_presence(agent.id, "online")
+    inbox = routed_app[keys.INBOX]
+    first, second, third = [await inbox.ingest(chat(v)) for v in ("ion", "maria", "vasile")]
+    assert await assignee(sessions, first.conversation_id) is None  # routed by the job, not inline
+    await drain(routed_app)
+    taken = {
+        await assignee(sessions, first.conversation_id),
+        await assignee(sessions, second.conversation_id),
+    }
+    assert taken == {ana.id, bob.id}
+    assert await assignee(sessions, third.conversation_id) is None  # everyone is full: it waits
+
+    holder = await assignee(sessions, first.conversation_id)
+    assert holder is not None
+    await inbox.set_status(Viewer(holder, Role.AGENT, None), first.conversation_id, "resolved")
+    assert await assignee(sessions, third.conversation_id) == holder  # the freed capacity pulls the queue
+
+
+async def test_an_agent_who_sets_themself_away_gets_nothing_new(
+    routed_client: TestClient,
+    routed_app: web.Application,
+    sessions: async_sessionmaker[AsyncSession],
+    make_user: MakeUser,
+) -> None:
+    ana, bob = await make_user(Role.AGENT), await make_user(Role.AGENT)
+    router = routed_app[keys.ROUTER]
+    await router.set_presence(bob.id, "online")
+    await login(routed_client, ana.username)
+    csrf = await page_csrf(routed_client, "/inbox")
+    headers = {"X-CSRF-Token": csrf}
+    online = await routed_client.post("/api/v1/me/presence", json={"presence": "online"}, headers=headers)
+    assert (await online.json())["presence"] == "online"
+    away = await routed_client.post("/api/v1/me/presence", json={"presence": "away"}, headers=headers)
+    assert away.status == 200 and (await away.json())["presence"] == "away"
+    bad = await routed_client.post("/api/v1/me/presence", json={"presence": "asleep"}, headers=headers)
+    assert bad.status == 422
+    beat = await routed_client.post("/api/v1/me/heartbeat", json={}, headers=headers)
+    assert beat.status == 200
+    got = await routed_app[keys.INBOX].ingest(chat("ion"))
+    await drain(routed_app)
+    assert await assignee(sessions, got.conversation_id) == bob.id
+
+
+async def test_supervisors_see_the_desk_change_capacity_and_ask_who_would_get_a_chat(
+    routed_client: TestClient, routed_app: web.Application, make_user: MakeUser
+) -> None:
+    ana = await make_user(Role.AGENT, username="ana_expert")
+    await routed_app[keys.ROUTER].set_presence(ana.id, "online")
+    await login(routed_client, ana.username)
+    csrf = await page_csrf(routed_client, "/inbox")
+    refused = await routed_client.post(
+        "/api/v1/routing/dry-run", json={"channel": "telegram"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert refused.status == 403  # agents don't run the desk
+
+    boss = await make_user(Role.SUPERVISOR)
+    await login(routed_client, boss.username)
+    page = await routed_client.get("/routing")
+    html = await page.text()
+    assert page.status == 200 and "Ana_Expert" in html and 'id="dry-run"' in html
+    csrf = await page_csrf(routed_client, "/routing")
+    headers = {"X-CSRF-Token": csrf}
+    answer = await routed_client.post(
+        "/api/v1/routing/dry-run", json={"channel": "telegram"}, headers=headers
+    )
+    data = await answer.json()
+    assert answer.status == 200 and data["agent_id"] == ana.id and data["reason"] == "least_busy"
+    changed = await routed_client.post(
+        f"/api/v1/routing/agents/{ana.id}", json={"capacity": 2, "chats_during_call": True}, headers=headers
+    )
+    assert changed.status == 200 and (await changed.json())["agent"]["capacity"] == 2
+    too_many = await routed_client.post(
+        f"/api/v1/routing/agents/{ana.id}", json={"capacity": 500}, headers=headers
+    )
+    assert too_many.status == 422
+    off = await routed_client.post(
+        f"/api/v1/routing/agents/{ana.id}", json={"presence": "offline"}, headers=headers
+    )
+    assert (await off.json())["agent"]["presence"] == "offline"
+    nobody = await routed_client.post(
+        "/api/v1/routing/dry-run", json={"channel": "telegram"}, headers=headers
+    )
+    assert (await nobody.json())["agent_id"] is None

@@ -1,0 +1,32 @@
+"""Routes of presence (every person who answers customers) and of the routing desk (supervisors, admins)."""
+
+from __future__ import annotations
+
+from switchboard.permissions import Action
+from webui.routes_spec import RouteSpec
+from webui.views import routing
+
+_ONE = {"id": "999999"}
+
+ROUTING_ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("GET", "/routing", routing.routing_page, "routing", Action.ROUTING_MANAGE),
+    RouteSpec("GET", "/api/v1/me/presence", routing.my_presence_api, "api_my_presence", Action.INBOX_VIEW),
+    RouteSpec(
+        "POST", "/api/v1/me/presence", routing.my_presence_api, "api_my_presence_set", Action.INBOX_VIEW
+    ),
+    RouteSpec("POST", "/api/v1/me/heartbeat", routing.heartbeat_api, "api_my_heartbeat", Action.INBOX_VIEW),
+    RouteSpec(
+        "GET", "/api/v1/routing/agents", routing.agents_api, "api_routing_agents", Action.ROUTING_MANAGE
+    ),
+    RouteSpec(
+        "POST",
+        "/api/v1/routing/agents/{id}",
+        routing.agent_update_api,
+        "api_routing_agent",
+        Action.ROUTING_MANAGE,
+        sample=_ONE,
+    ),
+    RouteSpec(
+        "POST", "/api/v1/routing/dry-run", routing.dry_run_api, "api_routing_dry_run", Action.ROUTING_MANAGE
+    ),
+)

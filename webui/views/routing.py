@@ -1,0 +1,179 @@
+"""Presence and the routing desk: an agent sets their own presence (the header) and keeps it alive with
+heartbeats; supervisors see every agent's presence and load, change presence and capacity, and ask "who
+would get this now?" (a dry run that writes nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from router.model import AgentView, Presence, RoutingRequest
+from switchboard import accounts, audit
+from switchboard.audit import AuditAction, Category
+from switchboard.errors import N_, Invalid, NotFound
+from webui import forms, keys
+from webui.security import client_ip, current_user
+from webui.templating import render
+
+MAX_CAPACITY = 50
+CHANNEL_CHOICES = (
+    "webchat",
+    "telegram",
+    "viber",
+    "whatsapp",
+    "sms",
+    "messenger",
+    "instagram",
+    "email",
+    "phone",
+)
+
+
+def agent_json(agent: AgentView) -> dict[str, Any]:
+    return {
+        "id": agent.agent_id,
+        "name": agent.name,
+        "presence": agent.presence.value,
+        "presence_since": agent.presence_since.isoformat() if agent.presence_since else None,
+        "chats": agent.chats,
+        "capacity": agent.capacity,
+        "on_call": agent.on_call,
+        "chats_during_call": agent.chats_during_call,
+        "assignments_today": agent.assignments_today,
+        "idle_since": agent.idle_since.isoformat() if agent.idle_since else None,
+        "load": round(agent.load, 3),
+    }
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise Invalid(N_("The request body must be a JSON object."), field="body") from None
+    if not isinstance(data, dict):
+        raise Invalid(N_("The request body must be a JSON object."), field="body")
+    return data
+
+
+def _presence(data: dict[str, Any]) -> Presence:
+    try:
+        return Presence(str(data.get("presence", "")))
+    except ValueError:
+        raise Invalid(N_("Choose online, after-call work, away or offline."), field="presence") from None
+
+
+async def _one(request: web.Request, agent_id: int) -> AgentView:
+    for agent in await request.app[keys.ROUTER].agents():
+        if agent.agent_id == agent_id:
+            return agent
+    raise NotFound(N_("No such agent."))
+
+
+# --- the agent's own presence ------------------------------------------------------------------------------
+
+
+async def my_presence_api(request: web.Request) -> web.StreamResponse:
+    """`GET /api/v1/me/presence`; `POST {"presence": "away"}` sets it."""
+    user = current_user(request)
+    router = request.app[keys.ROUTER]
+    if request.method == "POST":
+        await router.set_presence(user.id, _presence(await _json_body(request)))
+    agent = await _one(request, user.id)
+    return web.json_response(
+        {"presence": agent.presence.value, "chats": agent.chats, "capacity": agent.capacity}
+    )
+
+
+async def heartbeat_api(request: web.Request) -> web.StreamResponse:
+    """`POST /api/v1/me/heartbeat`: the person is at the screen (the router sets idle agents away)."""
+    user = current_user(request)
+    await request.app[keys.ROUTER].heartbeat(user.id)
+    agent = await _one(request, user.id)
+    return web.json_response({"presence": agent.presence.value})
+
+
+# --- the routing desk --------------------------------------------------------------------------------------
+
+
+async def routing_page(request: web.Request) -> web.StreamResponse:
+    async with request.app[keys.SESSIONS]() as db:
+        branches = await accounts.list_branches(db)
+    agents = await request.app[keys.ROUTER].agents()
+    context = {
+        "agents": agents,
+        "presences": [p.value for p in Presence],
+        "branches": branches,
+        "channels": CHANNEL_CHOICES,
+        "max_capacity": MAX_CAPACITY,
+    }
+    return await render("routing.html", request, context)
+
+
+async def agents_api(request: web.Request) -> web.StreamResponse:
+    """`GET /api/v1/routing/agents`: presence and load of every agent, for the desk's live refresh."""
+    return web.json_response({"agents": [agent_json(a) for a in await request.app[keys.ROUTER].agents()]})
+
+
+async def agent_update_api(request: web.Request) -> web.StreamResponse:
+    """`POST /api/v1/routing/agents/{id}` with `presence` and / or `capacity` + `chats_during_call`:
+    a supervisor's change, audited."""
+    agent_id = forms.path_int(request, "id")
+    data = await _json_body(request)
+    before = await _one(request, agent_id)
+    router = request.app[keys.ROUTER]
+    changes: dict[str, list[Any]] = {}
+    if "capacity" in data or "chats_during_call" in data:
+        capacity = data.get("capacity", before.capacity)
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= MAX_CAPACITY:
+            raise Invalid(N_("Capacity is a number from 0 to %(n)s."), field="capacity", n=MAX_CAPACITY)
+        during = data.get("chats_during_call", before.chats_during_call)
+        if not isinstance(during, bool):
+            raise Invalid(N_("Choose yes or no."), field="chats_during_call")
+        await router.set_capacity(agent_id, capacity, during)
+        changes["capacity"] = [before.capacity, capacity]
+        changes["chats_during_call"] = [before.chats_during_call, during]
+    if "presence" in data:
+        presence = _presence(data)
+        await router.set_presence(agent_id, presence)
+        changes["presence"] = [before.presence.value, presence.value]
+    if not changes:
+        raise Invalid(N_("Nothing to change."), field="body")
+    async with request.app[keys.SESSIONS]() as db, db.begin():
+        await audit.record(
+            db,
+            current_user(request).actor(client_ip(request)),
+            category=Category.ADMIN,
+            module="routing",
+            action=AuditAction.UPDATE,
+            record_type="agent",
+            record_id=agent_id,
+            changes=changes,
+        )
+    return web.json_response({"agent": agent_json(await _one(request, agent_id))})
+
+
+async def dry_run_api(request: web.Request) -> web.StreamResponse:
+    """`POST /api/v1/routing/dry-run {"channel", "branch_id", "language", "kind"}`: who would get such an
+    item now, and why — nothing is stored or taken."""
+    data = await _json_body(request)
+    channel = str(data.get("channel") or "webchat")
+    if channel not in CHANNEL_CHOICES:
+        raise Invalid(N_("Choose a channel."), field="channel")
+    kind = "call" if data.get("kind") == "call" else "chat"
+    branch = data.get("branch_id")
+    if branch is not None and (isinstance(branch, bool) or not isinstance(branch, int)):
+        raise Invalid(N_("Choose a branch."), field="branch_id")
+    language = data.get("language") or None
+    if language is not None and language not in ("ro", "ru", "en"):
+        raise Invalid(N_("Choose a language."), field="language")
+    request_ = RoutingRequest(
+        kind=kind, item_id="dry-run", channel=channel, branch_id=branch, language=language
+    )
+    decision = await request.app[keys.ROUTER].dry_run(request_)
+    name = None
+    if decision.agent_id is not None:
+        name = next(
+            (a.name for a in await request.app[keys.ROUTER].agents() if a.agent_id == decision.agent_id), None
+        )
+    return web.json_response({"agent_id": decision.agent_id, "agent": name, "reason": decision.reason})
