@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Row, String, and_, case, false, func, insert, or_, select, true, type_coerce, update
+from sqlalchemy import Row, Text, and_, case, cast, false, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router import strategy
@@ -34,7 +34,7 @@ _AGENT_COLUMNS = (
     agents_t.c.presence,
     agents_t.c.capacity,
     agents_t.c.chats_during_call,
-    type_coerce(agents_t.c.skills, String).label("skills_raw"),  # parsed once per distinct value
+    cast(agents_t.c.skills, Text).label("skills_raw"),  # text, parsed once per distinct value
     agents_t.c.chats,
     agents_t.c.on_call,
     agents_t.c.last_assigned_at,

@@ -20,6 +20,7 @@ class Action(StrEnum):
     DEALS_VIEW = "deals.view"
     SCRIPTS_VIEW = "scripts.view"
     ROUTING_MANAGE = "routing.manage"
+    ROUTING_RULES = "routing.rules"  # routing rules and working hours
     CAMPAIGNS_MANAGE = "campaigns.manage"
     REPORTS_VIEW = "reports.view"
     CHANNELS_MANAGE = "channels.manage"
@@ -40,6 +41,7 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.DEALS_VIEW: frozenset({_A, _S, _G}),
     Action.SCRIPTS_VIEW: frozenset({_A, _S}),
     Action.ROUTING_MANAGE: frozenset({_A, _S}),
+    Action.ROUTING_RULES: frozenset({_A}),
     Action.CAMPAIGNS_MANAGE: frozenset({_A, _M}),
     Action.REPORTS_VIEW: frozenset({_A, _S, _M}),
     Action.CHANNELS_MANAGE: frozenset({_A}),

@@ -26,6 +26,20 @@ ROUTING_ROUTES: tuple[RouteSpec, ...] = (
         Action.ROUTING_MANAGE,
         sample=_ONE,
     ),
+    RouteSpec("GET", "/api/v1/routing/rules", routing.rules_api, "api_routing_rules", Action.ROUTING_MANAGE),
+    RouteSpec(
+        "POST", "/api/v1/routing/rules", routing.rule_save_api, "api_routing_rule_save", Action.ROUTING_RULES
+    ),
+    RouteSpec(
+        "POST",
+        "/api/v1/routing/rules/delete",
+        routing.rule_delete_api,
+        "api_routing_rule_delete",
+        Action.ROUTING_RULES,
+    ),
+    RouteSpec(
+        "POST", "/api/v1/routing/hours", routing.hours_save_api, "api_routing_hours", Action.ROUTING_RULES
+    ),
     RouteSpec(
         "POST", "/api/v1/routing/dry-run", routing.dry_run_api, "api_routing_dry_run", Action.ROUTING_MANAGE
     ),

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.model import Channel, InboundMessage
 from inbox.models import Conversation
 from inbox.service import Viewer
+from switchboard import accounts
 from switchboard.app import build_app
 from switchboard.permissions import Role
 from switchboard.settings import Settings
@@ -142,3 +143,57 @@ async def test_supervisors_see_the_desk_change_capacity_and_ask_who_would_get_a_
         "/api/v1/routing/dry-run", json={"channel": "telegram"}, headers=headers
     )
     assert (await nobody.json())["agent_id"] is None
+
+
+async def test_admins_edit_rules_and_hours_with_validation_and_supervisors_only_read_them(
+    routed_client: TestClient, routed_app: web.Application, make_user: MakeUser
+) -> None:
+    admin = await make_user(Role.ADMIN)
+    await login(routed_client, admin.username)
+    csrf = await page_csrf(routed_client, "/routing")
+    headers = {"X-CSRF-Token": csrf}
+    saved = await routed_client.post(
+        "/api/v1/routing/rules",
+        json={"channel": "whatsapp", "sticky_mode": "last", "accept_timeout_seconds": 45},
+        headers=headers,
+    )
+    assert saved.status == 200, await saved.text()
+    assert (await saved.json())["rule"]["accept_timeout_seconds"] == 45
+    bad = await routed_client.post(
+        "/api/v1/routing/rules", json={"channel": "whatsapp", "accept_timeout_seconds": 1}, headers=headers
+    )
+    assert bad.status == 422 and (await bad.json())["error"]["field"] == "accept_timeout_seconds"
+    page = await (await routed_client.get("/routing")).text()
+    assert 'id="rule-form"' in page and "whatsapp" in page
+
+    async with routed_app[keys.SESSIONS]() as db:
+        branch_id = (await accounts.list_branches(db))[0].id
+    week = {"mon": [["09:00", "18:00"]], "sat": [["10:00", "14:00"]]}
+    hours = await routed_client.post(
+        "/api/v1/routing/hours",
+        json={
+            "branch_id": branch_id,
+            "timezone": "Europe/Chisinau",
+            "week": week,
+            "holidays": ["2026-12-25"],
+        },
+        headers=headers,
+    )
+    assert hours.status == 200, await hours.text()
+    wrong = await routed_client.post(
+        "/api/v1/routing/hours",
+        json={"branch_id": branch_id, "week": {"mon": [["18:00", "09:00"]]}},
+        headers=headers,
+    )
+    assert wrong.status == 422
+    listed = await (await routed_client.get("/api/v1/routing/rules")).json()
+    assert listed["hours"][0]["holidays"] == ["2026-12-25"] and listed["rules"][0]["sticky_mode"] == "last"
+
+    boss = await make_user(Role.SUPERVISOR)
+    await login(routed_client, boss.username)
+    csrf = await page_csrf(routed_client, "/routing")
+    refused = await routed_client.post(
+        "/api/v1/routing/rules", json={"channel": "sms"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert refused.status == 403
+    assert 'id="rule-form"' not in await (await routed_client.get("/routing")).text()

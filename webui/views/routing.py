@@ -8,10 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
+from router.hours import WorkingHours
 from router.model import AgentView, Presence, RoutingRequest
+from router.rules import RoutingRule
 from switchboard import accounts, audit
 from switchboard.audit import AuditAction, Category
 from switchboard.errors import N_, Invalid, NotFound
+from switchboard.permissions import Action, can
 from webui import forms, keys
 from webui.security import client_ip, current_user
 from webui.templating import render
@@ -99,11 +102,16 @@ async def heartbeat_api(request: web.Request) -> web.StreamResponse:
 async def routing_page(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as db:
         branches = await accounts.list_branches(db)
-    agents = await request.app[keys.ROUTER].agents()
+    router = request.app[keys.ROUTER]
+    agents = await router.agents()
     context = {
         "agents": agents,
+        "rules": await router.rules(),
+        "can_edit_rules": can(current_user(request).role, Action.ROUTING_RULES),
+        "sticky_modes": ("owner", "last"),
         "presences": [p.value for p in Presence],
         "branches": branches,
+        "branch_names": {b.id: b.name for b in branches},
         "channels": CHANNEL_CHOICES,
         "max_capacity": MAX_CAPACITY,
     }
@@ -177,3 +185,119 @@ async def dry_run_api(request: web.Request) -> web.StreamResponse:
             (a.name for a in await request.app[keys.ROUTER].agents() if a.agent_id == decision.agent_id), None
         )
     return web.json_response({"agent_id": decision.agent_id, "agent": name, "reason": decision.reason})
+
+
+# --- rules and working hours (admins) -------------------------------------------------------------------
+
+RULE_FIELDS = (
+    "sticky_mode",
+    "sticky_wait_seconds",
+    "accept_timeout_seconds",
+    "overflow_branch_after_seconds",
+    "overflow_any_after_seconds",
+    "timeouts_before_away",
+)
+
+
+def rule_json(rule: RoutingRule) -> dict[str, Any]:
+    return {
+        "branch_id": rule.branch_id,
+        "channel": rule.channel,
+        **{f: getattr(rule, f) for f in RULE_FIELDS},
+    }
+
+
+def _optional_int(data: dict[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(N_("Enter a whole number."), field=name)
+    return value
+
+
+async def rules_api(request: web.Request) -> web.StreamResponse:
+    """`GET /api/v1/routing/rules`: every rule (per branch / channel) and every branch's working hours."""
+    router = request.app[keys.ROUTER]
+    async with request.app[keys.SESSIONS]() as db:
+        branches = await accounts.list_branches(db)
+    hours = []
+    for branch in branches:
+        found = await router.working_hours(branch.id)
+        if found is not None:
+            hours.append(
+                {
+                    "branch_id": branch.id,
+                    "timezone": found.timezone,
+                    "week": found.week_json(),
+                    "holidays": found.holidays_json(),
+                }
+            )
+    return web.json_response({"rules": [rule_json(r) for r in await router.rules()], "hours": hours})
+
+
+async def rule_save_api(request: web.Request) -> web.StreamResponse:
+    """`POST /api/v1/routing/rules`: create or replace the rule of a branch / channel (either may be null:
+    every branch, every channel); validated by `router.rules.RoutingRule`, audited."""
+    data = await _json_body(request)
+    values: dict[str, Any] = {
+        "branch_id": _optional_int(data, "branch_id"),
+        "channel": (str(data["channel"]) if data.get("channel") else None),
+    }
+    defaults = RoutingRule()
+    for name in RULE_FIELDS:
+        if name == "sticky_mode":
+            values[name] = str(data.get(name) or defaults.sticky_mode)
+        elif name.startswith("overflow"):
+            values[name] = _optional_int(data, name)
+        else:
+            given = _optional_int(data, name)
+            values[name] = getattr(defaults, name) if given is None else given
+    rule = await request.app[keys.ROUTER].save_rule(RoutingRule(**values))
+    await _audit(request, AuditAction.UPDATE, "routing_rule", rule.scope, rule_json(rule))
+    return web.json_response({"rule": rule_json(rule)})
+
+
+async def rule_delete_api(request: web.Request) -> web.StreamResponse:
+    """`POST /api/v1/routing/rules/delete {"branch_id", "channel"}`: back to the wider rule."""
+    data = await _json_body(request)
+    branch_id = _optional_int(data, "branch_id")
+    channel = str(data["channel"]) if data.get("channel") else None
+    await request.app[keys.ROUTER].delete_rule(branch_id, channel)
+    scope = RoutingRule(branch_id=branch_id, channel=channel).scope
+    await _audit(request, AuditAction.DELETE, "routing_rule", scope, {})
+    return web.json_response({"ok": True})
+
+
+async def hours_save_api(request: web.Request) -> web.StreamResponse:
+    """`POST /api/v1/routing/hours {"branch_id", "timezone", "week": {"mon": [["09:00","18:00"]], …},
+    "holidays": ["2026-12-25"]}`: a branch's opening hours (validated by `router.hours.WorkingHours`)."""
+    data = await _json_body(request)
+    branch_id = _optional_int(data, "branch_id")
+    if branch_id is None:
+        raise Invalid(N_("Choose a branch."), field="branch_id")
+    week = data.get("week") or {}
+    holidays = data.get("holidays") or []
+    if not isinstance(week, dict) or not isinstance(holidays, list):
+        raise Invalid(N_("Give opening hours for each of the seven days."), field="week")
+    hours = WorkingHours.parse(branch_id, str(data.get("timezone") or "Europe/Chisinau"), week, holidays)
+    saved = await request.app[keys.ROUTER].save_hours(hours)
+    detail = {"timezone": saved.timezone, "week": saved.week_json(), "holidays": saved.holidays_json()}
+    await _audit(request, AuditAction.UPDATE, "branch_hours", str(branch_id), detail)
+    return web.json_response({"hours": {"branch_id": branch_id, **detail}})
+
+
+async def _audit(
+    request: web.Request, action: AuditAction, record_type: str, record_id: str, values: dict[str, Any]
+) -> None:
+    async with request.app[keys.SESSIONS]() as db, db.begin():
+        await audit.record(
+            db,
+            current_user(request).actor(client_ip(request)),
+            category=Category.ADMIN,
+            module="routing",
+            action=action,
+            record_type=record_type,
+            record_id=record_id,
+            changes={k: [None, v] for k, v in values.items()},
+        )

@@ -52,3 +52,37 @@ document.getElementById("dry-run").addEventListener("submit", async (event) => {
     result.textContent = e.message;
   }
 });
+
+// Rules (admins): save the form as a rule for its branch / channel, or delete a rule; the page reloads to
+// show the table as the server now has it.
+const ruleForm = document.getElementById("rule-form");
+if (ruleForm) {
+  ruleForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {};
+    for (const [name, value] of new FormData(ruleForm)) {
+      body[name] = value === "" ? null : ["branch_id", "channel", "sticky_mode"].includes(name) ? (name === "branch_id" ? Number(value) : value) : Number(value);
+    }
+    try {
+      await api("/api/v1/routing/rules", body, T.error);
+      location.reload();
+    } catch (e) {
+      document.getElementById("rule-error").textContent = e.message;
+    }
+  });
+}
+for (const button of document.querySelectorAll(".rule-delete")) {
+  button.addEventListener("click", async () => {
+    const row = button.closest("tr");
+    try {
+      await api(
+        "/api/v1/routing/rules/delete",
+        { branch_id: row.dataset.branch ? Number(row.dataset.branch) : null, channel: row.dataset.channel || null },
+        T.error,
+      );
+      location.reload();
+    } catch (e) {
+      document.getElementById("rule-error").textContent = e.message;
+    }
+  });
+}
