@@ -1,6 +1,7 @@
-"""The inbox with the router wired in, through the app: a new conversation is routed by a job to the least busy
-online agent, waits unassigned when everyone is full, and goes to the agent whose capacity frees up; an
-agent's presence comes from the header; supervisors see the desk and ask "who would get this now?"."""
+"""The inbox with the router wired in, through the app: a new conversation is routed by a job to the least
+busy online agent, waits unassigned when everyone is full, and goes to the agent whose capacity frees up;
+an agent's presence comes from the header; supervisors see the desk and ask "who would get this now?";
+admins edit the rules and working hours."""
 
 from __future__ import annotations
 
