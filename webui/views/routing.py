@@ -67,10 +67,21 @@ def _presence(data: dict[str, Any]) -> Presence:
 
 
 async def _one(request: web.Request, agent_id: int) -> AgentView:
-    for agent in await request.app[keys.ROUTER].agents():
-        if agent.agent_id == agent_id:
-            return agent
-    raise NotFound(N_("No such agent."))
+    found = await _find(request, agent_id)
+    if found is None:
+        raise NotFound(N_("No such agent."))
+    return found
+
+
+async def _find(request: web.Request, agent_id: int) -> AgentView | None:
+    return next((a for a in await request.app[keys.ROUTER].agents() if a.agent_id == agent_id), None)
+
+
+def _mine(agent: AgentView | None) -> dict[str, Any]:
+    """A supervisor or admin who never took part in routing is simply offline."""
+    if agent is None:
+        return {"presence": Presence.OFFLINE.value, "chats": 0, "capacity": 0}
+    return {"presence": agent.presence.value, "chats": agent.chats, "capacity": agent.capacity}
 
 
 # --- the agent's own presence ------------------------------------------------------------------------------
@@ -82,18 +93,14 @@ async def my_presence_api(request: web.Request) -> web.StreamResponse:
     router = request.app[keys.ROUTER]
     if request.method == "POST":
         await router.set_presence(user.id, _presence(await _json_body(request)))
-    agent = await _one(request, user.id)
-    return web.json_response(
-        {"presence": agent.presence.value, "chats": agent.chats, "capacity": agent.capacity}
-    )
+    return web.json_response(_mine(await _find(request, user.id)))
 
 
 async def heartbeat_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/me/heartbeat`: the person is at the screen (the router sets idle agents away)."""
     user = current_user(request)
     await request.app[keys.ROUTER].heartbeat(user.id)
-    agent = await _one(request, user.id)
-    return web.json_response({"presence": agent.presence.value})
+    return web.json_response({"presence": _mine(await _find(request, user.id))["presence"]})
 
 
 # --- the routing desk --------------------------------------------------------------------------------------

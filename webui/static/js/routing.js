@@ -7,6 +7,7 @@ const error = document.getElementById("agents-error");
 
 async function update(row, body) {
   error.textContent = "";
+  error.hidden = true;
   try {
     const data = await api(`/api/v1/routing/agents/${row.dataset.agent}`, body, T.error);
     row.querySelector(".agent-presence").value = data.agent.presence;
@@ -15,6 +16,7 @@ async function update(row, body) {
     row.querySelector(".agent-today").textContent = data.agent.assignments_today;
   } catch (e) {
     error.textContent = e.message;
+    error.hidden = false;
   }
 }
 

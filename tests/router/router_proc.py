@@ -1,0 +1,100 @@
+"""One routing process for `test_concurrency.py` (run as a script, not collected).
+
+Reads the database URL from `ROUTER_PROC_DB_URL` and `name first count` from argv. Prints `ready`, waits for
+a line on stdin (so that both processes start at the same moment), then routes chats `first ..
+first+count-1` with several concurrent tasks, each keeping a window of held chats and releasing the oldest
+(so agents fill up, items queue, and releases pull the queue). Every decision it receives (from assign,
+release or tick) makes it hold that item; at the end it releases everything and ticks until the shared
+queue is empty. Prints `done <assigned> <pulled>`; exit code 0 on success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections import deque
+
+from router.engine import Router
+from router.model import Decision, ItemKind, RouterSettings, RoutingRequest
+from router.rules import RoutingRule
+from router.store import queued_count
+from switchboard.db import create_engine, create_sessionmaker
+
+TASKS = 8
+WINDOW = 7  # held chats per task: 2 processes x 8 tasks x 7 > 50 agents x 2 chats, so items queue
+DEADLINE_SECONDS = 90.0
+
+
+async def run(db_url: str, first: int, count: int) -> tuple[int, int]:
+    engine = create_engine(db_url)
+    sessions = create_sessionmaker(engine)
+    router = Router(
+        sessions,
+        settings=RouterSettings(
+            default_rule=RoutingRule(accept_timeout_seconds=3600, overflow_branch_after_seconds=None,
+                                     overflow_any_after_seconds=None),
+            heartbeat_timeout_seconds=86400,
+            absence_grace_seconds=86400,
+        ),
+    )  # fmt: skip
+    items = deque(range(first, first + count))
+    held: deque[str] = deque()
+    assigned = pulled = 0
+
+    def hold(decisions: list[Decision]) -> None:
+        nonlocal pulled
+        for decision in decisions:
+            if decision.agent_id is not None:
+                held.append(decision.request.item_id)
+                pulled += 1
+
+    async def worker() -> None:
+        nonlocal assigned
+        mine: deque[str] = deque()
+        while items:
+            n = items.popleft()
+            decision = await router.assign(
+                RoutingRequest(kind=ItemKind.CHAT, item_id=f"i{n}", channel="webchat")
+            )
+            if decision.agent_id is not None:
+                assigned += 1
+                mine.append(decision.request.item_id)
+            while len(mine) > WINDOW or (held and len(mine) + len(held) > WINDOW * TASKS):
+                item = mine.popleft() if mine else held.popleft()
+                hold(await router.release(ItemKind.CHAT, item))
+        held.extend(mine)
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(TASKS)))
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while True:
+            while held:
+                hold(await router.release(ItemKind.CHAT, held.popleft()))
+            hold(await router.tick())
+            async with sessions() as session:
+                waiting = await queued_count(session)
+            if not held and waiting == 0:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{waiting} items still queued at the deadline")
+            await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
+    return assigned, pulled
+
+
+def main() -> int:
+    db_url = os.environ["ROUTER_PROC_DB_URL"]
+    first, count = int(sys.argv[2]), int(sys.argv[3])
+    print("ready", flush=True)
+    if not sys.stdin.readline():
+        return 2
+    assigned, pulled = asyncio.run(run(db_url, first, count))
+    print(f"done {assigned} {pulled}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
