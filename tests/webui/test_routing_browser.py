@@ -43,7 +43,8 @@ async def test_presence_in_the_header_drives_the_routing_desk(
     await expect(select).to_be_enabled()
     await expect(select).to_have_value("offline")
     await select.select_option("online")
-    await expect(agent_page.locator("#presence-dot")).to_have_class("status-dot status-dot-animated status-green")
+    dot = agent_page.locator("#presence-dot")
+    await expect(dot).to_have_class("status-dot status-dot-animated status-green")
 
     desk_context = await browser.new_context(locale="en-US", viewport={"width": 1440, "height": 900})
     desk = await desk_context.new_page()
