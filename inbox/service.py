@@ -142,6 +142,16 @@ def message_view(m: Message) -> MessageView:
     )
 
 
+def conversation_event(conversation: Conversation) -> dict[str, Any]:
+    """An `inbox.conversation` event's conversation: what the live feed needs to move it between lists."""
+    return {
+        "id": conversation.id,
+        "status": conversation.status,
+        "assignee_id": conversation.assignee_id,
+        "branch_id": conversation.branch_id,
+    }
+
+
 def event_payload(message: Message, conversation: Conversation) -> dict[str, Any]:
     """The bus event for a stored message: enough for the live feed to filter by visibility and render."""
     return {
@@ -431,6 +441,46 @@ class Inbox:
         await notifications.publish(self.bus, mentions)
         if self.router is not None and not note:  # the agent answered: the offer is taken
             await self.router.accept("chat", str(conversation_id), viewer.user_id)
+        return view
+
+    async def send_automatic(self, conversation_id: int, body: str, purpose: str) -> MessageView | None:
+        """A message the hub writes by itself (the off-hours reply) on the customer's last channel; None when
+        it cannot go there (opted out, window closed, no identity) — an automatic message is never forced."""
+        body = body.strip()[:MAX_BODY]
+        if not body:
+            return None
+        async with self.sessions() as session, session.begin():
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None:
+                return None
+            now = utcnow()
+            try:
+                target = await self._route_reply(session, conversation, None, None)
+                await self._check_reachable(session, conversation.contact_id, target, None, now)
+            except Invalid as exc:
+                log.info(
+                    "automatic %s message for conversation %s not sent: %s", purpose, conversation_id, exc
+                )
+                return None
+            message = Message(
+                conversation_id=conversation.id,
+                direction="out",
+                kind=MessageKind.TEXT.value,
+                body=body,
+                attachments=[],
+                created_at=now,
+                status="queued",
+                channel=target[0],
+                account_id=target[1],
+                meta={"automatic": purpose},
+            )
+            session.add(message)
+            await session.flush()
+            await jobs.enqueue(session, SEND_JOB, {"message_id": message.id, "recipient_id": target[2]})
+            conversation.last_activity_at = now
+            payload = event_payload(message, conversation)
+            view = message_view(message)
+        await self._publish("inbox.message", payload, [view.id])
         return view
 
     async def retry(self, viewer: Viewer, message_id: int) -> MessageView:
@@ -942,12 +992,7 @@ class Inbox:
             conversation.status = status
             conversation.snoozed_until = snooze_until if status == "snoozed" else None
             conversation.last_activity_at = utcnow()
-            data = {
-                "id": conversation.id,
-                "status": status,
-                "assignee_id": conversation.assignee_id,
-                "branch_id": conversation.branch_id,
-            }
+            data = conversation_event(conversation)
         await self.bus.publish("inbox.conversation", {"conversation": data})
         if self.router is not None and status == "resolved":
             await self.router.release("chat", str(conversation_id))  # frees the agent for the queue
@@ -956,12 +1001,7 @@ class Inbox:
         async with self.sessions() as session, session.begin():
             conversation = await self._visible(session, viewer, conversation_id)
             conversation.assignee_id = assignee_id
-            data = {
-                "id": conversation.id,
-                "status": conversation.status,
-                "assignee_id": assignee_id,
-                "branch_id": conversation.branch_id,
-            }
+            data = conversation_event(conversation)
             request = RoutingRequest(
                 kind="chat",
                 item_id=str(conversation.id),
@@ -984,12 +1024,7 @@ class Inbox:
             if conversation is None or conversation.status == "resolved":
                 return False
             conversation.assignee_id = agent_id
-            data = {
-                "id": conversation.id,
-                "status": conversation.status,
-                "assignee_id": agent_id,
-                "branch_id": conversation.branch_id,
-            }
+            data = conversation_event(conversation)
         await self.bus.publish("inbox.conversation", {"conversation": data})
         return True
 

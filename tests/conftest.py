@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -233,6 +233,15 @@ async def browser() -> AsyncIterator[Browser]:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         await browser.close()
+
+
+async def browser_login(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
+    """Log in through the login form, as a person does, and wait for the home page."""
+    await page.goto(f"{base}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{base}/")
 
 
 def free_port() -> int:

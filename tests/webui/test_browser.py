@@ -4,23 +4,15 @@ users. Screenshots land in tests/artifacts/ for a person to look at."""
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 
 from switchboard.cli import DEMO_USERS, seed_demo
 from switchboard.permissions import Role
 from switchboard.settings import Settings
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, browser_login
 from webui.navigation import navigation_for
 
 pytestmark = pytest.mark.browser
-
-
-async def _login(page: Page, base: str, username: str, password: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", password)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{base}/")
 
 
 async def test_each_demo_role_logs_in_and_sees_its_navigation(
@@ -36,7 +28,7 @@ async def test_each_demo_role_logs_in_and_sees_its_navigation(
         seen_roles.add(role)
         context = await browser.new_context(locale="en-US", viewport={"width": 1366, "height": 800})
         page = await context.new_page()
-        await _login(page, live_hub, username, password)
+        await browser_login(page, live_hub, username, password)
         links = await page.locator("#main-nav a[data-nav]").evaluate_all("els => els.map(e => e.dataset.nav)")
         assert links == [item.href for item in navigation_for(role)], role
         await page.screenshot(path=str(ARTIFACTS / f"home-{role.value}.png"), full_page=True)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,7 +24,7 @@ from inbox.service import IngestResult
 from switchboard.audit_model import AuditEntry
 from switchboard.bus import Event
 from switchboard.permissions import Role
-from tests.conftest import PASSWORD, Hub, MakeUser, Person, login, page_csrf, second_browser
+from tests.conftest import Hub, MakeUser, Person, browser_login, login, page_csrf, second_browser
 from webui import keys
 
 _ids = itertools.count(1)
@@ -296,14 +296,6 @@ async def test_search_finds_only_customers_the_caller_may_see(
 # --- in the browser ----------------------------------------------------------------------------------------
 
 
-async def _login(page: Page, base: str, username: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{base}/")
-
-
 @pytest.mark.browser
 async def test_an_agent_links_two_contacts_from_the_panel(
     browser: Browser, served_hub: Hub, make_user: MakeUser, tmp_path: Any
@@ -325,7 +317,7 @@ async def test_an_agent_links_two_contacts_from_the_panel(
     page = await context.new_page()
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
-    await _login(page, served_hub.url, agent.username)
+    await browser_login(page, served_hub.url, agent.username)
     await page.goto(f"{served_hub.url}/inbox/{web_chat.conversation_id}")
     await page.wait_for_selector('body[data-live="connected"]')
     await expect(page.locator(".conversation-item")).to_have_count(2)

@@ -7,7 +7,7 @@ import itertools
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from channels.model import (
     Channel,
@@ -22,7 +22,7 @@ from channels.model import (
 from inbox.service import IngestResult
 from switchboard.jobs import PermanentJobError
 from switchboard.permissions import Role
-from tests.conftest import ARTIFACTS, PASSWORD, Hub, MakeUser
+from tests.conftest import ARTIFACTS, Hub, MakeUser, browser_login
 from webui import keys
 from webui.live import LIVE_SOCKETS
 
@@ -30,14 +30,6 @@ pytestmark = pytest.mark.browser
 
 XSS = '<img src=x onerror="window.__xss=1">'
 _ids = itertools.count(1)
-
-
-async def _login(page: Page, base: str, username: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{base}/")
 
 
 async def _customer_writes(hub: Hub, sender: str, body: str, **kw: Any) -> IngestResult:
@@ -84,7 +76,7 @@ async def test_an_agent_works_a_conversation_live(
     page = await context.new_page()
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
-    await _login(page, served_hub.url, agent.username)
+    await browser_login(page, served_hub.url, agent.username)
     await page.goto(f"{served_hub.url}/inbox")
     await page.wait_for_selector('body[data-live="connected"]')
     await expect(page.locator(".conversation-item")).to_have_count(1)
@@ -191,7 +183,7 @@ async def test_the_feed_reconnects_and_catches_up(
     first = await _customer_writes(served_hub, "visitor-9", "Prima întrebare")
     context = await browser.new_context(locale="en-US")
     page = await context.new_page()
-    await _login(page, served_hub.url, agent.username)
+    await browser_login(page, served_hub.url, agent.username)
     await page.goto(f"{served_hub.url}/inbox/{first.conversation_id}")
     await page.wait_for_selector('body[data-live="connected"]')
     live = await _customer_writes(served_hub, "visitor-9", "Pe viu")

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from switchboard.permissions import Role
 from switchboard.settings import Settings
-from tests.conftest import PASSWORD, Hub, MakeUser
+from tests.conftest import Hub, MakeUser, browser_login
 
 pytestmark = pytest.mark.browser
 
@@ -18,14 +18,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"routing": True})
-
-
-async def _login(page: Page, base: str, username: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{base}/")
 
 
 async def test_presence_in_the_header_drives_the_routing_desk(
@@ -38,7 +30,7 @@ async def test_presence_in_the_header_drives_the_routing_desk(
     agent_context = await browser.new_context(locale="en-US")
     agent_page = await agent_context.new_page()
     agent_page.on("pageerror", lambda e: errors.append(str(e)))
-    await _login(agent_page, served_hub.url, ana.username)
+    await browser_login(agent_page, served_hub.url, ana.username)
     select = agent_page.locator("#presence-select")
     await expect(select).to_be_enabled()
     await expect(select).to_have_value("offline")
@@ -49,7 +41,7 @@ async def test_presence_in_the_header_drives_the_routing_desk(
     desk_context = await browser.new_context(locale="en-US", viewport={"width": 1440, "height": 900})
     desk = await desk_context.new_page()
     desk.on("pageerror", lambda e: errors.append(str(e)))
-    await _login(desk, served_hub.url, boss.username)
+    await browser_login(desk, served_hub.url, boss.username)
     await desk.goto(f"{served_hub.url}/routing")
     row = desk.locator(f'#agents tr[data-agent="{ana.id}"]')
     await expect(row.locator(".agent-presence")).to_have_value("online")

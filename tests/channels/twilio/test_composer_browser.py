@@ -17,7 +17,7 @@ from switchboard.permissions import Role
 from switchboard.settings import Settings
 from tests.channels.conftest import drain
 from tests.channels.twilio.conftest import CUSTOMER, make_account
-from tests.conftest import PASSWORD, Hub, MakeUser
+from tests.conftest import Hub, MakeUser, browser_login
 from tests.fakes.twilio import FakeTwilio
 from webui import keys
 
@@ -65,11 +65,7 @@ async def test_an_agent_sends_a_whatsapp_template_after_the_window_closed(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    await page.goto(f"{served_hub.url}/login")
-    await page.fill("#username", agent.username)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{served_hub.url}/")
+    await browser_login(page, served_hub.url, agent.username)
     await page.goto(f"{served_hub.url}/inbox/{got.conversation_id}")
     bar = page.locator("#reply-window")
     await expect(bar).to_contain_text("only an approved template can be sent")
