@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -67,6 +66,8 @@ _RETRY_SQLSTATES: Final = frozenset({"40P01", "40001"})  # deadlock detected, se
 _ATTEMPTS: Final = 5
 _LOCK_PASSES: Final = 3  # every candidate row locked by others: look again this many times, then queue
 _TICK_BATCH: Final = 500
+_DRAIN_AGENTS: Final = 200  # agents with room that look at the queue per tick, least busy first
+_PAGE: Final = 20  # agents read first for the least-busy choice
 MAX_CAPACITY: Final = 50
 
 
@@ -116,8 +117,7 @@ class Router:
                 return _current(existing)
             item = store.traits_of(request)
             rule = cfg.rule(item.branch_id, item.channel)
-            agents = await store.fitting_agents(session, item.kind, self._today(now), _wanted(item, rule))
-            plan = strategy.plan(item, rule, agents, now)
+            plan = await self._plan(session, item, rule, now)
             await session.rollback()
         if plan.candidates:
             agent, reason = plan.candidates[0]
@@ -140,7 +140,7 @@ class Router:
             await store.ensure_agent(session, agent_id, self.settings, now)
             locked = await store.agent(session, agent_id, today, lock="wait")
             assert locked is not None  # a supervisor may knowingly go over capacity: the log shows it
-            decision_id = await store.take(
+            decision_id, _ = await store.take(
                 session, locked, row, reason=Reason.MANUAL, now=now, today=today, status=Status.ACCEPTED
             )
             if previous is not None:
@@ -257,7 +257,7 @@ class Router:
         await self._update_agent(agent_id, capacity=chats, chats_during_call=bool(chats_during_call))
 
     async def set_skills(self, agent_id: int, skills: Skills) -> None:
-        await self._update_agent(agent_id, skills=skills.to_json())
+        await self._update_agent(agent_id, skills=skills.to_json(), skill_tags=store.skill_tags(skills))
 
     async def _update_agent(self, agent_id: int, **values: Any) -> None:
         now, cfg = self._clock(), await self.config.current()
@@ -460,7 +460,7 @@ class Router:
             )
         skipped = [*row.skipped, agent_id] if agent_id not in row.skipped else list(row.skipped)
         await store.set_item(
-            session, row.id, status=Status.QUEUED, agent_id=None, offered_at=None, skipped=skipped
+            session, row.id, status=Status.ROUTING, agent_id=None, offered_at=None, skipped=skipped
         )
         return [await self._place(session, await store.reread(session, row.id), now, cfg)]
 
@@ -495,7 +495,7 @@ class Router:
                 await store.set_item(
                     session,
                     row_id,
-                    status=Status.QUEUED,
+                    status=Status.ROUTING,
                     agent_id=None,
                     offered_at=None,
                     away_from_id=agent_id,
@@ -509,11 +509,23 @@ class Router:
         return decisions
 
     async def _widen_overflow(self, now: dt.datetime, cfg: Config) -> None:
+        thresholds = [
+            seconds
+            for rule in cfg.all_rules()
+            for seconds in (rule.overflow_branch_after_seconds, rule.overflow_any_after_seconds)
+            if seconds is not None
+        ]
+        if not thresholds:
+            return
         async with self._sessions() as session:
             rows = (
                 await session.execute(
                     select(RoutingItem.id, RoutingItem.branch_id, RoutingItem.channel, RoutingItem.queued_at)
-                    .where(RoutingItem.status == Status.QUEUED, RoutingItem.overflow < 2)
+                    .where(
+                        RoutingItem.status == Status.QUEUED,
+                        RoutingItem.overflow < 2,
+                        RoutingItem.queued_at <= now - dt.timedelta(seconds=min(thresholds)),
+                    )
                     .order_by(RoutingItem.queued_at)
                 )
             ).all()
@@ -544,6 +556,9 @@ class Router:
                 await self._run(work)
 
     async def _drain(self, now: dt.datetime, cfg: Config) -> list[Decision]:
+        """Agents with room look at the queue: releases and presence changes pull it at once, so this only
+        catches what time changed (opening hours, an ended wait, overflow) and an item queued while a
+        release was committing. Bounded per tick; the least busy agents look first."""
         today = self._today(now)
         async with self._sessions() as session:
             if await store.queued_count(session) == 0:
@@ -552,7 +567,7 @@ class Router:
                 a.user_id: a for kind in ItemKind for a in await store.fitting_agents(session, kind, today)
             }
         decisions: list[Decision] = []
-        for candidate in sorted(agents.values(), key=strategy.rank):
+        for candidate in sorted(agents.values(), key=strategy.rank)[:_DRAIN_AGENTS]:
 
             async def work(session: AsyncSession, agent_id: int = candidate.user_id) -> list[Decision]:
                 locked = await store.agent(session, agent_id, today, lock="skip")
@@ -580,28 +595,25 @@ class Router:
         rule = cfg.rule(item.branch_id, item.channel)
         today = self._today(now)
         plan = strategy.Plan(())
-        serial = not is_postgres(session)  # SQLite: BEGIN IMMEDIATE already keeps every other writer out
+        postgres = is_postgres(session)
         for attempt in range(_LOCK_PASSES):
-            agents = await store.fitting_agents(session, item.kind, today, _wanted(item, rule))
-            plan = strategy.plan(item, rule, agents, now)
-            contended = False
-            for candidate, why in plan.candidates:
-                locked = (
-                    candidate if serial else await store.agent(session, candidate.user_id, today, lock="skip")
-                )
-                if locked is None:
-                    contended = True
-                    continue
-                if not strategy.fits(locked, item.kind):
-                    continue
-                final = reason or why
-                decision_id = await store.take(
-                    session, locked, row, reason=final, now=now, today=today, skipped=item.skipped
-                )
-                return Decision(request, locked.user_id, final, item.skipped, decision_id)
-            if not contended:
+            plan = await self._plan(session, item, rule, now)
+            if not plan.candidates:
                 break
-            await asyncio.sleep(0.002 * (attempt + 1))
+            why = {agent.user_id: why for agent, why in plan.candidates}
+            if postgres:  # lock the best candidate nobody else holds, re-checked on its latest version
+                after = await store.pick_and_take(session, list(why), item.kind, now=now, today=today)
+            else:  # SQLite: this transaction is the only writer, so the snapshot is current
+                after = await store.take_agent(
+                    session, plan.candidates[0][0].user_id, item.kind, now=now, today=today
+                )
+            if after is not None:
+                final = reason or why[after.user_id]
+                decision_id = await store.record_take(
+                    session, after, row, reason=final, now=now, skipped=item.skipped
+                )
+                return Decision(request, after.user_id, final, item.skipped, decision_id)
+            await asyncio.sleep(0.001 * (attempt + 1))  # all taken meanwhile: look again
         values: dict[str, Any] = {"status": Status.QUEUED, "reason": Reason.QUEUED, "agent_id": None}
         if plan.hold is not None:
             values.update(hold_agent_id=plan.hold[0], hold_until=plan.hold[1])
@@ -612,6 +624,20 @@ class Router:
         )  # fmt: skip
         return Decision(request, None, Reason.QUEUED, item.skipped, decision_id)
 
+    async def _plan(
+        self, session: AsyncSession, item: strategy.Item, rule: RoutingRule, now: dt.datetime
+    ) -> strategy.Plan:
+        """The strategy over the agents who fit (plus the pinned / sticky agent, whatever their state): the
+        least busy page first, which nearly always holds the answer; when its skills all miss, the rest."""
+        today = self._today(now)
+        wanted = await store.agents_by_id(session, _wanted(item, rule), today)
+        page = await store.ranked_agents(session, item, today, offset=0, limit=_PAGE)
+        plan = strategy.plan(item, rule, _unique(wanted, page), now)
+        if plan.candidates or plan.hold is not None or len(page) < _PAGE or item.pinned_agent_id is not None:
+            return plan
+        rest = await store.ranked_agents(session, item, today, offset=_PAGE, limit=None)
+        return strategy.plan(item, rule, _unique(wanted, page, rest), now)
+
     async def _pull(
         self, session: AsyncSession, agent: strategy.Agent, now: dt.datetime, cfg: Config
     ) -> list[Decision]:
@@ -620,7 +646,7 @@ class Router:
         decisions: list[Decision] = []
         closed = cfg.closed_branches(now)
         while strategy.fits(agent, ItemKind.CHAT) or strategy.fits(agent, ItemKind.CALL):
-            limit = max(agent.capacity - agent.chats, 1) + 4
+            limit = max(agent.capacity - agent.chats, 1)  # locks no more queue rows than it can take
             rows = await store.queue_for(session, agent, now=now, closed_branches=closed, limit=limit)
             took = False
             for row in rows:
@@ -630,13 +656,12 @@ class Router:
                 if why is None:
                     continue
                 item = store.traits(row)
-                decision_id = await store.take(
+                decision_id, agent = await store.take(
                     session, agent, row, reason=why, now=now, today=today, skipped=item.skipped
                 )
                 decisions.append(
                     Decision(store.request_of(row), agent.user_id, why, item.skipped, decision_id)
                 )
-                agent = _after_take(agent, row.kind, now)
                 took = True
             if not took or len(rows) < limit:
                 break
@@ -654,7 +679,7 @@ class Router:
                     store.items_t.c.away_from_id == agent_id,
                     store.items_t.c.status.in_([Status.QUEUED, Status.OFFERED]),
                 )
-                .order_by(store.items_t.c.priority.desc(), store.items_t.c.enqueued_at)
+                .order_by(store.items_t.c.urgency, store.items_t.c.enqueued_at)
                 .with_for_update(skip_locked=True)
             )
         ).all()
@@ -667,7 +692,7 @@ class Router:
                 await store.drop(
                     session, row.agent_id, row.kind, row.item_id, reason=Reason.RELEASED, now=now, today=today
                 )
-            decision_id = await store.take(
+            decision_id, _ = await store.take(
                 session,
                 locked,
                 row,
@@ -700,7 +725,7 @@ class Router:
         row, new = await store.open_item(session, request, now, cfg.opens_at(request.branch_id, now) or now)
         if not new:
             return _current(row)
-        await store.set_item(session, row.id, off_hours=True, reason=Reason.OFF_HOURS)
+        await store.set_item(session, row.id, status=Status.QUEUED, off_hours=True, reason=Reason.OFF_HOURS)
         decision_id = await store.log(
             session,
             kind=request.kind,
@@ -762,6 +787,10 @@ def _wanted(item: strategy.Item, rule: RoutingRule) -> list[int]:
     return [i for i in ids if i is not None]
 
 
+def _unique(*groups: list[strategy.Agent]) -> list[strategy.Agent]:
+    return list({agent.user_id: agent for group in groups for agent in group}.values())
+
+
 def _pull_reason(agent: strategy.Agent, item: strategy.Item, cfg: Config, now: dt.datetime) -> Reason | None:
     """Why this agent may take this queued item, or None when they may not (the SQL filter is wider)."""
     if item.pinned_agent_id is not None:
@@ -775,13 +804,3 @@ def _pull_reason(agent: strategy.Agent, item: strategy.Item, cfg: Config, now: d
     if item.overflow and not strategy.matches(agent.skills, item, 0):
         return Reason.OVERFLOW
     return Reason.LEAST_BUSY
-
-
-def _after_take(agent: strategy.Agent, kind: str, now: dt.datetime) -> strategy.Agent:
-    if kind == ItemKind.CALL:
-        return replace(
-            agent, on_call=True, last_assigned_at=now, assignments_today=agent.assignments_today + 1
-        )
-    return replace(
-        agent, chats=agent.chats + 1, last_assigned_at=now, assignments_today=agent.assignments_today + 1
-    )

@@ -58,6 +58,8 @@ ASSIGNING = frozenset(
 
 
 class Status(StrEnum):
+    ROUTING = "routing"  # inside the transaction that routes it: an item given away at once never
+    # leaves a dead "queued" entry in the queue's index for every later queue scan to step over
     QUEUED = "queued"
     OFFERED = "offered"  # given to an agent, who has not taken it yet (accept timeout runs)
     ACCEPTED = "accepted"

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.db import Base, utcnow
 
+ANY_SKILL = "|b:*|l:*|p:*|c:*|"
+
 
 class AgentState(Base):
     """One row per agent (created on first use); `chats` / `on_call` are the live load."""
@@ -28,6 +30,8 @@ class AgentState(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=5)
     chats_during_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     skills: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # `skills` flattened for SQL (`store.skill_tags`): lets the least-busy query filter on skills
+    skill_tags: Mapped[str] = mapped_column(String(2000), default=ANY_SKILL, server_default=ANY_SKILL)
     chats: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     on_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     wrap_up_until: Mapped[dt.datetime | None]
@@ -54,6 +58,7 @@ class RoutingItem(Base):
     language: Mapped[str | None] = mapped_column(String(40))
     product: Mapped[str | None] = mapped_column(String(40))
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    urgency: Mapped[int] = mapped_column(Integer, default=0)  # -priority: one ascending index, queue order
     enqueued_at: Mapped[dt.datetime]  # arrival: the queue's order
     queued_at: Mapped[dt.datetime]  # the overflow clock (off-hours items: from the next opening)
     status: Mapped[str] = mapped_column(String(10))
@@ -72,7 +77,8 @@ class RoutingItem(Base):
 
     __table_args__ = (
         UniqueConstraint("kind", "item_id"),
-        Index("ix_routing_items_status_priority", "status", "priority", "enqueued_at"),
+        # the queue's order (urgency = -priority), so that a pull reads the head instead of sorting
+        Index("ix_routing_items_queue", "status", "urgency", "enqueued_at", "id"),
     )
 
 

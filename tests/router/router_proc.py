@@ -2,10 +2,11 @@
 
 Reads the database URL from `ROUTER_PROC_DB_URL` and `name first count` from argv. Prints `ready`, waits for
 a line on stdin (so that both processes start at the same moment), then routes chats `first ..
-first+count-1` with several concurrent tasks, each keeping a window of held chats and releasing the oldest
-(so agents fill up, items queue, and releases pull the queue). Every decision it receives (from assign,
-release or tick) makes it hold that item; at the end it releases everything and ticks until the shared
-queue is empty. Prints `done <assigned> <pulled>`; exit code 0 on success.
+first+count-1` with several concurrent tasks; the process keeps up to `HELD` chats, releasing the
+oldest when it holds more or when an item had to queue (so agents fill up, items queue, releases pull
+the queue). Every decision it receives (from assign, release or tick) makes it hold that item; at the
+end it releases everything and ticks until the shared queue is empty. Prints `done <assigned>
+<pulled>`; exit code 0 on success.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from router.rules import RoutingRule
 from router.store import queued_count
 from switchboard.db import create_engine, create_sessionmaker
 
-TASKS = 8
-WINDOW = 7  # held chats per task: 2 processes x 8 tasks x 7 > 50 agents x 2 chats, so items queue
+TASKS = int(os.environ.get("ROUTER_PROC_TASKS", "8"))
+HELD = 60  # chats a process keeps: 2 x 60 > 50 agents x 2 chats, so agents fill up and items queue
 DEADLINE_SECONDS = 90.0
 
 
@@ -52,22 +53,21 @@ async def run(db_url: str, first: int, count: int) -> tuple[int, int]:
 
     async def worker() -> None:
         nonlocal assigned
-        mine: deque[str] = deque()
         while items:
             n = items.popleft()
-            decision = await router.assign(
-                RoutingRequest(kind=ItemKind.CHAT, item_id=f"i{n}", channel="webchat")
-            )
+            request = RoutingRequest(kind=ItemKind.CHAT, item_id=f"i{n}", channel="webchat")
+            decision = await router.assign(request)
             if decision.agent_id is not None:
                 assigned += 1
-                mine.append(decision.request.item_id)
-            while len(mine) > WINDOW or (held and len(mine) + len(held) > WINDOW * TASKS):
-                item = mine.popleft() if mine else held.popleft()
-                hold(await router.release(ItemKind.CHAT, item))
-        held.extend(mine)
+                held.append(request.item_id)
+            # agents full (the item queued) or this process holding more than its share: end a chat
+            if held and (decision.agent_id is None or len(held) > HELD):
+                hold(await router.release(ItemKind.CHAT, held.popleft()))
 
     try:
+        t0 = time.monotonic()
         await asyncio.gather(*(worker() for _ in range(TASKS)))
+        print(f"routing took {time.monotonic() - t0:.2f}s cpu {time.process_time():.2f}s", file=sys.stderr)
         deadline = time.monotonic() + DEADLINE_SECONDS
         while True:
             while held:
@@ -88,6 +88,9 @@ async def run(db_url: str, first: int, count: int) -> tuple[int, int]:
 def main() -> int:
     db_url = os.environ["ROUTER_PROC_DB_URL"]
     first, count = int(sys.argv[2]), int(sys.argv[3])
+    import logging
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     print("ready", flush=True)
     if not sys.stdin.readline():
         return 2

@@ -465,3 +465,46 @@ async def test_the_log_replays_to_the_live_loads(router: Router, sessions: Sessi
     async with sessions() as db:
         live = {s.user_id: s.chats for s in await db.scalars(select(AgentState))}
     assert {k: v for k, v in replayed.items() if v} == {k: v for k, v in live.items() if v}
+
+
+async def test_the_sql_skill_filter_never_hides_a_matching_agent(router: Router, sessions: Sessions) -> None:
+    """The least-busy query pre-filters skills in SQL; strategy.matches decides. Same answer as Python
+    over every agent, for items at each overflow level."""
+    import itertools
+
+    from router import store, strategy
+
+    b1, b2 = await add_branch(sessions), await add_branch(sessions)
+    options = {
+        "branches": [[], [b1], [b1, b2]],
+        "languages": [[], ["ro"], ["ro", "ru"]],
+        "products": [[], ["car_loan"]],
+        "channels": [[], ["viber"], ["viber", "phone"]],
+    }
+    for branches, languages, products, channels in itertools.product(*options.values()):
+        (agent,) = await add_agents(router, sessions, 1)
+        await router.set_skills(
+            agent, Skills.of(branches=branches, languages=languages, products=products, channels=channels)
+        )
+    today = router._today(router._clock())
+    async with sessions() as db:
+        everyone = await store.fitting_agents(db, "chat", today)
+        for branch, language, product, channel, overflow in itertools.product(
+            [None, b1, b2],
+            [None, "ro", "ru", "en"],
+            [None, "car_loan", "carxloan"],
+            ["viber", "phone", "sms"],
+            [0, 1, 2],
+        ):
+            item = strategy.Item(
+                kind="chat",
+                channel=channel,
+                branch_id=branch,
+                language=language,
+                product=product,
+                overflow=overflow,
+            )
+            found = await store.ranked_agents(db, item, today, offset=0, limit=None)
+            by_sql = {a.user_id for a in found if strategy.matches(a.skills, item, overflow)}
+            by_python = {a.user_id for a in everyone if strategy.matches(a.skills, item, overflow)}
+            assert by_sql == by_python, item

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("chats_during_call", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("skills", sa.JSON(), nullable=False),
+        sa.Column("skill_tags", sa.String(length=2000), server_default="|b:*|l:*|p:*|c:*|", nullable=False),
         sa.Column("chats", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("on_call", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         _utc("wrap_up_until", True),
@@ -59,6 +60,7 @@ def upgrade() -> None:
         sa.Column("language", sa.String(length=40), nullable=True),
         sa.Column("product", sa.String(length=40), nullable=True),
         sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("urgency", sa.Integer(), nullable=False),
         _utc("enqueued_at", False),
         _utc("queued_at", False),
         sa.Column("status", sa.String(length=10), nullable=False),
@@ -82,10 +84,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_routing_items_agent_id"), "routing_items", ["agent_id"], unique=False)
     op.create_index(op.f("ix_routing_items_away_from_id"), "routing_items", ["away_from_id"], unique=False)
     op.create_index(
-        "ix_routing_items_status_priority",
-        "routing_items",
-        ["status", "priority", "enqueued_at"],
-        unique=False,
+        "ix_routing_items_queue", "routing_items", ["status", "urgency", "enqueued_at", "id"], unique=False
     )
 
     op.create_table(
@@ -151,7 +150,7 @@ def downgrade() -> None:
     op.drop_index("ix_routing_decisions_item", table_name="routing_decisions")
     op.drop_index("ix_routing_decisions_agent_at", table_name="routing_decisions")
     op.drop_table("routing_decisions")
-    op.drop_index("ix_routing_items_status_priority", table_name="routing_items")
+    op.drop_index("ix_routing_items_queue", table_name="routing_items")
     op.drop_index(op.f("ix_routing_items_away_from_id"), table_name="routing_items")
     op.drop_index(op.f("ix_routing_items_agent_id"), table_name="routing_items")
     op.drop_table("routing_items")
