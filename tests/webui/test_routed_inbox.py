@@ -63,20 +63,17 @@ async def test_new_conversations_go_to_free_agents_then_wait_then_follow_freed_c
         await router.set_capacity(agent.id, 1, False)
         await router.set_presence(agent.id, "online")
     inbox = routed_app[keys.INBOX]
-    first, second, third = [await inbox.ingest(chat(v)) for v in ("ion", "maria", "vasile")]
-    assert await assignee(sessions, first.conversation_id) is None  # routed by the job, not inline
-    await drain(routed_app)
-    taken = {
-        await assignee(sessions, first.conversation_id),
-        await assignee(sessions, second.conversation_id),
-    }
-    assert taken == {ana.id, bob.id}
-    assert await assignee(sessions, third.conversation_id) is None  # everyone is full: it waits
+    got = [await inbox.ingest(chat(v)) for v in ("ion", "maria", "vasile")]
+    assert await assignee(sessions, got[0].conversation_id) is None  # routed by the job, not inline
+    await drain(routed_app)  # the worker may route the three at once: which one waits is not fixed
+    holders = {g.conversation_id: await assignee(sessions, g.conversation_id) for g in got}
+    assert sorted(h for h in holders.values() if h is not None) == sorted([ana.id, bob.id])
+    [waiting] = [c for c, h in holders.items() if h is None]  # everyone is full: one waits
 
-    holder = await assignee(sessions, first.conversation_id)
+    done, holder = next((c, h) for c, h in holders.items() if h is not None)
     assert holder is not None
-    await inbox.set_status(Viewer(holder, Role.AGENT, None), first.conversation_id, "resolved")
-    assert await assignee(sessions, third.conversation_id) == holder  # the freed capacity pulls the queue
+    await inbox.set_status(Viewer(holder, Role.AGENT, None), done, "resolved")
+    assert await assignee(sessions, waiting) == holder  # the freed capacity pulls the queue
 
 
 async def test_an_agent_who_sets_themself_away_gets_nothing_new(
