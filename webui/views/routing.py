@@ -18,6 +18,7 @@ from switchboard.permissions import Action, can
 from webui import forms, keys
 from webui.security import client_ip, current_user
 from webui.templating import render
+from webui.views.inbox import _json_object
 
 MAX_CAPACITY = 50
 CHANNEL_CHOICES = (
@@ -47,16 +48,6 @@ def agent_json(agent: AgentView) -> dict[str, Any]:
         "idle_since": agent.idle_since.isoformat() if agent.idle_since else None,
         "load": round(agent.load, 3),
     }
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise Invalid(N_("The request body must be a JSON object."), field="body") from None
-    if not isinstance(data, dict):
-        raise Invalid(N_("The request body must be a JSON object."), field="body")
-    return data
 
 
 def _presence(data: dict[str, Any]) -> Presence:
@@ -92,7 +83,7 @@ async def my_presence_api(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     router = request.app[keys.ROUTER]
     if request.method == "POST":
-        await router.set_presence(user.id, _presence(await _json_body(request)))
+        await router.set_presence(user.id, _presence(await _json_object(request)))
     return web.json_response(_mine(await _find(request, user.id)))
 
 
@@ -134,7 +125,7 @@ async def agent_update_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/routing/agents/{id}` with `presence` and / or `capacity` + `chats_during_call`:
     a supervisor's change, audited."""
     agent_id = forms.path_int(request, "id")
-    data = await _json_body(request)
+    data = await _json_object(request)
     before = await _one(request, agent_id)
     router = request.app[keys.ROUTER]
     changes: dict[str, list[Any]] = {}
@@ -171,7 +162,7 @@ async def agent_update_api(request: web.Request) -> web.StreamResponse:
 async def dry_run_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/routing/dry-run {"channel", "branch_id", "language", "kind"}`: who would get such an
     item now, and why — nothing is stored or taken."""
-    data = await _json_body(request)
+    data = await _json_object(request)
     channel = str(data.get("channel") or "webchat")
     if channel not in CHANNEL_CHOICES:
         raise Invalid(N_("Choose a channel."), field="channel")
@@ -246,7 +237,7 @@ async def rules_api(request: web.Request) -> web.StreamResponse:
 async def rule_save_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/routing/rules`: create or replace the rule of a branch / channel (either may be null:
     every branch, every channel); validated by `router.rules.RoutingRule`, audited."""
-    data = await _json_body(request)
+    data = await _json_object(request)
     values: dict[str, Any] = {
         "branch_id": _optional_int(data, "branch_id"),
         "channel": (str(data["channel"]) if data.get("channel") else None),
@@ -267,7 +258,7 @@ async def rule_save_api(request: web.Request) -> web.StreamResponse:
 
 async def rule_delete_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/routing/rules/delete {"branch_id", "channel"}`: back to the wider rule."""
-    data = await _json_body(request)
+    data = await _json_object(request)
     branch_id = _optional_int(data, "branch_id")
     channel = str(data["channel"]) if data.get("channel") else None
     await request.app[keys.ROUTER].delete_rule(branch_id, channel)
@@ -279,7 +270,7 @@ async def rule_delete_api(request: web.Request) -> web.StreamResponse:
 async def hours_save_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/routing/hours {"branch_id", "timezone", "week": {"mon": [["09:00","18:00"]], …},
     "holidays": ["2026-12-25"]}`: a branch's opening hours (validated by `router.hours.WorkingHours`)."""
-    data = await _json_body(request)
+    data = await _json_object(request)
     branch_id = _optional_int(data, "branch_id")
     if branch_id is None:
         raise Invalid(N_("Choose a branch."), field="branch_id")
