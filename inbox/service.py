@@ -443,15 +443,20 @@ class Inbox:
             await self.router.accept("chat", str(conversation_id), viewer.user_id)
         return view
 
-    async def send_automatic(self, conversation_id: int, body: str, purpose: str) -> MessageView | None:
+    async def send_automatic(
+        self, conversation_id: int, body: str, purpose: str, *, once: bool = False
+    ) -> MessageView | None:
         """A message the hub writes by itself (the off-hours reply) on the customer's last channel; None when
-        it cannot go there (opted out, window closed, no identity) — an automatic message is never forced."""
+        it cannot go there (opted out, window closed, no identity) — an automatic message is never forced.
+        `once`: not again in a conversation that already got one for this purpose (a retried job)."""
         body = body.strip()[:MAX_BODY]
         if not body:
             return None
         async with self.sessions() as session, session.begin():
-            conversation = await session.get(Conversation, conversation_id)
+            conversation = await session.get(Conversation, conversation_id, with_for_update=once)
             if conversation is None:
+                return None
+            if once and await self._sent_automatic(session, conversation_id, purpose):
                 return None
             now = utcnow()
             try:
@@ -482,6 +487,16 @@ class Inbox:
             view = message_view(message)
         await self._publish("inbox.message", payload, [view.id])
         return view
+
+    async def _sent_automatic(self, session: AsyncSession, conversation_id: int, purpose: str) -> bool:
+        metas = await session.scalars(
+            select(Message.meta).where(
+                Message.conversation_id == conversation_id,
+                Message.direction == "out",
+                Message.author_user_id.is_(None),
+            )
+        )
+        return any((meta or {}).get("automatic") == purpose for meta in metas)
 
     async def retry(self, viewer: Viewer, message_id: int) -> MessageView:
         """Send a failed reply again (the agent's "retry"): back to queued with a new delivery job. The
@@ -1016,6 +1031,32 @@ class Inbox:
                 await self.router.release("chat", request.item_id)
             else:
                 await self.router.manual_assign(request, assignee_id)
+
+    async def pin(self, viewer: Viewer, conversation_id: int, agent_id: int | None) -> int | None:
+        """A supervisor pins the conversation to one agent: it waits for them alone and reaches them as soon
+        as they have room (None: back to the normal strategy). Returns who has it now."""
+        if self.router is None:
+            raise Invalid(N_("Routing is switched off in this hub."), field="agent_id")
+        async with self.sessions() as session:
+            conversation = await self._visible(session, viewer, conversation_id)
+            if conversation.status == "resolved":
+                raise Invalid(N_("Reopen the conversation first."), field="agent_id")
+            request = RoutingRequest(
+                kind="chat",
+                item_id=str(conversation.id),
+                channel=conversation.last_inbound_channel or Channel.WEBCHAT.value,
+                branch_id=conversation.branch_id,
+                priority=conversation.priority,
+            )
+        decision = await self.router.pin(request, agent_id)
+        async with self.sessions() as session, session.begin():
+            current = await session.get(Conversation, conversation_id, with_for_update=True)
+            if current is None:
+                return None
+            current.assignee_id = decision.agent_id  # None: it waits in the queue for them
+            data = conversation_event(current)
+        await self.bus.publish("inbox.conversation", {"conversation": data})
+        return decision.agent_id
 
     async def assign_routed(self, conversation_id: int, agent_id: int) -> bool:
         """The router's choice: the conversation goes to `agent_id` unless it was resolved meanwhile."""

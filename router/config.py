@@ -40,6 +40,10 @@ class Config:
         hours = self.hours.get(branch_id) if branch_id is not None else None
         return at if hours is None else hours.opens_at(at)
 
+    def off_hours_reply(self, branch_id: int | None, language: str | None, at: dt.datetime) -> str | None:
+        hours = self.hours.get(branch_id) if branch_id is not None else None
+        return None if hours is None else hours.reply(language, at)
+
     def closed_branches(self, at: dt.datetime) -> list[int]:
         return sorted(b for b, hours in self.hours.items() if not hours.is_open(at))
 
@@ -61,7 +65,7 @@ def _rule(row: RoutingRuleRow) -> RoutingRule:
 
 
 def _hours(row: BranchHours) -> WorkingHours:
-    return WorkingHours.parse(row.branch_id, row.timezone, row.week, row.holidays)
+    return WorkingHours.parse(row.branch_id, row.timezone, row.week, row.holidays, row.replies)
 
 
 class ConfigStore:
@@ -133,6 +137,7 @@ class ConfigStore:
             row.timezone = hours.timezone
             row.week = hours.week_json()
             row.holidays = hours.holidays_json()
+            row.replies = dict(hours.replies)
         self.invalidate()
         return hours
 

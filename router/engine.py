@@ -14,6 +14,7 @@ return theirs, for tests and callers that want them).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -22,7 +23,7 @@ from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router import store, strategy
@@ -39,12 +40,13 @@ from router.model import (
     RoutingRequest,
     Skills,
     Status,
+    phone_endpoint,
 )
 from router.rules import RoutingRule
 from router.tables import AgentState, RoutingItem
 from switchboard.accounts_model import User
 from switchboard.db import is_postgres, transaction, utcnow
-from switchboard.errors import N_, Invalid
+from switchboard.errors import N_, Conflict, Invalid
 
 __all__ = [
     "AgentView",
@@ -149,6 +151,37 @@ class Router:
                 )
                 freed = await self._pull(session, after, now, cfg)
             return Decision(request, agent_id, Reason.MANUAL, decision_id=decision_id), freed
+
+        decision, freed = await self._run(work)
+        await self._emit(freed)
+        return decision
+
+    async def pin(self, request: RoutingRequest, agent_id: int | None) -> Decision:
+        """A supervisor pins an item to one agent: it waits for them alone (taken back from anyone else
+        who has it) and goes to them as soon as they have room; None unpins it for the normal strategy."""
+        _check(request)
+        now, cfg = self._clock(), await self.config.current()
+        today = self._today(now)
+        pinned = dataclasses.replace(request, pinned_agent_id=agent_id)
+
+        async def work(session: AsyncSession) -> tuple[Decision, list[Decision]]:
+            row, new = await store.open_item(session, pinned, now, now)
+            if new:
+                return await self._place(session, row, now, cfg), []
+            values: dict[str, Any] = {"pinned_agent_id": agent_id, "request": pinned.to_json()}
+            holder = row.agent_id if row.status in (Status.OFFERED, Status.ACCEPTED) else None
+            if holder is not None and (agent_id is None or holder == agent_id):
+                await store.set_item(session, row.id, **values)  # already where it should be
+                return _current(await store.reread(session, row.id)), []
+            values.update(status=Status.ROUTING, agent_id=None, offered_at=None, accepted_at=None)
+            await store.set_item(session, row.id, **values)
+            freed: list[Decision] = []
+            if holder is not None:
+                after = await store.drop(
+                    session, holder, row.kind, row.item_id, reason=Reason.RELEASED, now=now, today=today
+                )
+                freed = await self._pull(session, after, now, cfg)
+            return await self._place(session, await store.reread(session, row.id), now, cfg), freed
 
         decision, freed = await self._run(work)
         await self._emit(freed)
@@ -259,6 +292,41 @@ class Router:
     async def set_skills(self, agent_id: int, skills: Skills) -> None:
         await self._update_agent(agent_id, skills=skills.to_json(), skill_tags=store.skill_tags(skills))
 
+    async def set_endpoint(self, agent_id: int, endpoint: str | None) -> str | None:
+        """The phone endpoint the dialplan dials for this agent's calls (`PJSIP/1001`); None or blank
+        clears it, and an agent without one is never given a call. One endpoint belongs to one agent."""
+        value = phone_endpoint(endpoint)
+        now = self._clock()
+
+        async def work(session: AsyncSession) -> None:
+            await store.ensure_agent(session, agent_id, self.settings, now)
+            if value is not None:
+                holder = await session.scalar(
+                    select(AgentState.user_id).where(
+                        AgentState.phone_endpoint == value, AgentState.user_id != agent_id
+                    )
+                )
+                if holder is not None:
+                    raise Conflict(N_("Another agent already has this phone endpoint."), field="phone_endpoint")
+            await session.execute(
+                update(AgentState).where(AgentState.user_id == agent_id).values(phone_endpoint=value)
+            )
+
+        try:
+            await self._run(work)
+        except IntegrityError:  # the same endpoint given to two agents at the same moment
+            raise Conflict(
+                N_("Another agent already has this phone endpoint."), field="phone_endpoint"
+            ) from None
+        return value
+
+    async def endpoint(self, agent_id: int) -> str | None:
+        """The agent's phone endpoint, or None (the FastAGI answer for a call routed to them)."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(AgentState.phone_endpoint).where(AgentState.user_id == agent_id)
+            )
+
     async def _update_agent(self, agent_id: int, **values: Any) -> None:
         now, cfg = self._clock(), await self.config.current()
 
@@ -274,16 +342,25 @@ class Router:
 
     async def agents(self) -> list[AgentView]:
         """Every active user with routing state, and every active agent-role user (with the defaults)."""
+        return await self._agent_views()
+
+    async def agent(self, agent_id: int) -> AgentView | None:
+        """One person's routing state (None for an inactive user, or a non-agent who never took part)."""
+        found = await self._agent_views(agent_id)
+        return found[0] if found else None
+
+    async def _agent_views(self, agent_id: int | None = None) -> list[AgentView]:
         today = self._today(self._clock())
+        query = (
+            select(User.id, User.username, User.full_name, User.role, AgentState)
+            .outerjoin(AgentState, AgentState.user_id == User.id)
+            .where(User.active.is_(True))
+            .order_by(User.full_name, User.username)
+        )
+        if agent_id is not None:
+            query = query.where(User.id == agent_id)
         async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(User.id, User.username, User.full_name, User.role, AgentState)
-                    .outerjoin(AgentState, AgentState.user_id == User.id)
-                    .where(User.active.is_(True))
-                    .order_by(User.full_name, User.username)
-                )
-            ).all()
+            rows = (await session.execute(query)).all()
         views = []
         for user_id, username, full_name, role, state in rows:
             if state is None and role != "agent":
@@ -311,6 +388,7 @@ class Router:
             assignments_today=state.assignments_today if state.assignments_day == today else 0,
             consecutive_timeouts=state.consecutive_timeouts,
             last_heartbeat=state.last_heartbeat,
+            phone_endpoint=state.phone_endpoint,
         )
 
     # --- rules and hours -----------------------------------------------------------------------------
@@ -321,6 +399,12 @@ class Router:
     async def opens_at(self, branch_id: int | None, at: dt.datetime | None = None) -> dt.datetime | None:
         """Now when open, else the branch's next opening (for "we answer from 09:00" and callbacks)."""
         return (await self.config.current()).opens_at(branch_id, at or self._clock())
+
+    async def off_hours_reply(
+        self, branch_id: int | None, language: str | None, at: dt.datetime | None = None
+    ) -> str | None:
+        """The branch's off-hours reply for the customer's language, its next opening filled in."""
+        return (await self.config.current()).off_hours_reply(branch_id, language, at or self._clock())
 
     async def rules(self) -> list[RoutingRule]:
         return await self.config.rules()

@@ -10,13 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from switchboard.errors import N_, Invalid
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+REPLY_LANGUAGES = ("ro", "en", "ru")  # the order a missing language falls back in
+MAX_REPLY = 1000
+OPENS_PLACEHOLDER = "{opens}"  # replaced by the next opening, local to the branch: "24.11 09:00"
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
 Interval = tuple[int, int]  # minutes since local midnight, [start, end), end may be 1440
@@ -48,9 +51,17 @@ class WorkingHours:
     timezone: str = "Europe/Chisinau"
     week: tuple[tuple[Interval, ...], ...] = ((),) * 7  # Monday first
     holidays: frozenset[dt.date] = frozenset()
+    replies: dict[str, str] = field(default_factory=dict, hash=False)  # off-hours reply per language
 
     def __post_init__(self) -> None:
         zone(self.timezone)
+        for language, text in self.replies.items():
+            if language not in REPLY_LANGUAGES:
+                raise Invalid(N_("Choose a language."), field="replies")
+            if not text.strip() or len(text) > MAX_REPLY:
+                raise Invalid(
+                    N_("An off-hours reply is 1 to %(n)s characters."), field=f"reply_{language}", n=MAX_REPLY
+                )
         if len(self.week) != 7:
             raise Invalid(N_("Give opening hours for each of the seven days."), field="week")
         for day, intervals in zip(DAYS, self.week, strict=True):
@@ -69,8 +80,10 @@ class WorkingHours:
         timezone: str,
         week: Mapping[str, Sequence[Sequence[str]]],
         holidays: Sequence[str | dt.date] = (),
+        replies: Mapping[str, Any] | None = None,
     ) -> WorkingHours:
-        """From JSON-like values: {"mon": [["09:00", "13:00"], ["14:00", "18:00"]], ...}, ISO dates."""
+        """From JSON-like values: {"mon": [["09:00", "13:00"], ["14:00", "18:00"]], ...}, ISO dates, and
+        {"ro": "Revenim la {opens}", ...} (blank texts dropped: that language falls back to another)."""
         days: list[tuple[Interval, ...]] = []
         for day in DAYS:
             pairs = []
@@ -90,7 +103,13 @@ class WorkingHours:
                 raise Invalid(
                     N_("Write holidays as dates, for example 2026-12-25."), field="holidays"
                 ) from None
-        return cls(branch_id, timezone, tuple(days), frozenset(dates))
+        texts: dict[str, str] = {}
+        for language, text in (replies or {}).items():
+            if not isinstance(text, str):
+                raise Invalid(N_("An off-hours reply is text."), field=f"reply_{language}")
+            if text.strip():
+                texts[str(language)] = text.strip()
+        return cls(branch_id, timezone, tuple(days), frozenset(dates), texts)
 
     def week_json(self) -> dict[str, list[list[str]]]:
         return {
@@ -100,6 +119,23 @@ class WorkingHours:
 
     def holidays_json(self) -> list[str]:
         return sorted(d.isoformat() for d in self.holidays)
+
+    def reply(self, language: str | None, at: dt.datetime) -> str | None:
+        """The off-hours reply in the customer's language (else ro, en, ru in that order), `{opens}` filled
+        with the next opening; None when the admin wrote none."""
+        chosen = (
+            language
+            if language in self.replies
+            else next((x for x in REPLY_LANGUAGES if x in self.replies), None)
+        )
+        if chosen is None:
+            return None
+        text = self.replies[chosen]
+        if OPENS_PLACEHOLDER in text:
+            opening = self.opens_at(at)
+            when = opening.astimezone(zone(self.timezone)).strftime("%d.%m %H:%M") if opening else ""
+            text = text.replace(OPENS_PLACEHOLDER, when)
+        return text
 
     def is_open(self, at: dt.datetime) -> bool:
         local = at.astimezone(zone(self.timezone))
@@ -124,7 +160,3 @@ class WorkingHours:
                 if opening > at:
                     return opening
         return None
-
-
-def from_row(branch_id: int, timezone: str, week: Mapping[str, Any], holidays: Sequence[str]) -> WorkingHours:
-    return WorkingHours.parse(branch_id, timezone, week, holidays)

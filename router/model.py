@@ -6,6 +6,7 @@ Frozen dataclasses, no SQLAlchemy: callers never see a row, and decisions can tr
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -119,6 +120,27 @@ class Skills:
         }
 
 
+ENDPOINT_MAX = 100
+_ENDPOINT_HELP = N_("Enter the phone endpoint as TECHNOLOGY/resource, e.g. PJSIP/1001.")
+_ENDPOINT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9_.@:+*#/-]{1,84}$")
+
+
+def phone_endpoint(value: object) -> str | None:
+    """An agent's phone endpoint as Asterisk's `Dial()` takes it: `TECHNOLOGY/resource` (`PJSIP/1001`).
+    Blank means none. Nothing that would change the dial string's meaning gets through: no spaces, commas
+    (Dial's option separator), `&` (several targets), quotes, `$`, braces or control characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(_ENDPOINT_HELP, field="phone_endpoint")
+    text = value.strip()
+    if not text:
+        return None
+    if len(text) > ENDPOINT_MAX or not _ENDPOINT_RE.match(text):
+        raise Invalid(_ENDPOINT_HELP, field="phone_endpoint")
+    return text
+
+
 @dataclass(frozen=True)
 class RoutingRequest:
     kind: ItemKind | str
@@ -192,6 +214,7 @@ class AgentView:
     assignments_today: int
     consecutive_timeouts: int
     last_heartbeat: dt.datetime | None
+    phone_endpoint: str | None = None  # what the dialplan dials for their calls; None: no calls
 
     @property
     def load(self) -> float:

@@ -63,6 +63,7 @@ _AGENT_COLUMNS = (
     _a.last_assigned_at,
     _a.assignments_today,
     _a.assignments_day,
+    _a.phone_endpoint.is_not(None).label("takes_calls"),
 )
 
 
@@ -88,6 +89,7 @@ def _agent(row: Row[Any], today: dt.date) -> strategy.Agent:
         on_call=row.on_call,
         last_assigned_at=row.last_assigned_at,
         assignments_today=row.assignments_today if row.assignments_day == today else 0,
+        takes_calls=bool(row.takes_calls),
     )
 
 
@@ -95,8 +97,13 @@ def _fits_sql(kind: str) -> Any:
     """`strategy.fits` as SQL: a snapshot reads only agents who could take the item, and the lock
     re-checks it on the row's latest version."""
     online = _a.presence == Presence.ONLINE.value
-    if kind == ItemKind.CALL:
-        return and_(online, _a.on_call == false(), or_(_a.chats == 0, _a.chats_during_call == true()))
+    if kind == ItemKind.CALL:  # and a phone endpoint to dial
+        return and_(
+            online,
+            _a.phone_endpoint.is_not(None),
+            _a.on_call == false(),
+            or_(_a.chats == 0, _a.chats_during_call == true()),
+        )
     return and_(online, _a.chats < _a.capacity, or_(_a.on_call == false(), _a.chats_during_call == true()))
 
 

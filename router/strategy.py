@@ -31,6 +31,7 @@ class Agent:
     on_call: bool
     last_assigned_at: dt.datetime | None
     assignments_today: int
+    takes_calls: bool = True  # has a phone endpoint: a call routed to them can be dialled
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,13 @@ class Plan:
 
 
 def fits(agent: Agent, kind: str) -> bool:
-    """Whether the agent can take one more item of `kind` now: online, and a call only when not on a
-    call and either chat-free or allowed chats during a call; a chat only under capacity and, while on a
-    call, only with chats during calls allowed."""
+    """Whether the agent can take one more item of `kind` now: online, and a call only with a phone
+    endpoint, when not on a call and either chat-free or allowed chats during a call; a chat only under
+    capacity and, while on a call, only with chats during calls allowed."""
     if agent.presence != Presence.ONLINE:
         return False
     if kind == ItemKind.CALL:
-        return not agent.on_call and (agent.chats == 0 or agent.chats_during_call)
+        return agent.takes_calls and not agent.on_call and (agent.chats == 0 or agent.chats_during_call)
     if agent.chats >= agent.capacity:
         return False
     return not agent.on_call or agent.chats_during_call
@@ -153,6 +154,8 @@ def _sticky_ok(agent: Agent, item: Item) -> bool:
 def _may_wait(agent: Agent, item: Item, rule: RoutingRule, now: dt.datetime) -> bool:
     if rule.sticky_wait_seconds <= 0 or agent.presence not in (Presence.ONLINE, Presence.AFTER_CALL):
         return False
+    if item.kind == ItemKind.CALL and not agent.takes_calls:
+        return False  # no phone to ring: waiting for them would never end in a call
     if item.hold_agent_id == agent.user_id and item.hold_until is not None:
         return now < item.hold_until  # already waited: the wait does not start again
     return True

@@ -40,8 +40,13 @@ class AgentState(Base):
     assignments_day: Mapped[dt.date | None] = mapped_column(Date)
     consecutive_timeouts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     last_heartbeat: Mapped[dt.datetime | None]
+    # what the dialplan dials for this agent's calls (`PJSIP/1001`); NULL: the agent takes no calls
+    phone_endpoint: Mapped[str | None] = mapped_column(String(100))
 
-    __table_args__ = (Index("ix_agent_states_presence", "presence"),)
+    __table_args__ = (
+        Index("ix_agent_states_presence", "presence"),
+        Index("uq_agent_states_phone_endpoint", "phone_endpoint", unique=True),
+    )
 
 
 class RoutingItem(Base):
@@ -127,4 +132,5 @@ class BranchHours(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     week: Mapped[dict[str, Any]] = mapped_column(JSON)
     holidays: Mapped[list[str]] = mapped_column(JSON)
+    replies: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -60,6 +60,14 @@ INBOX_ROUTES: tuple[RouteSpec, ...] = (
     ),
     RouteSpec(
         "POST",
+        "/api/v1/conversations/{id}/pin",
+        inbox.pin_api,
+        "api_conversation_pin",
+        Action.ROUTING_MANAGE,
+        sample=_ONE,
+    ),
+    RouteSpec(
+        "POST",
         "/api/v1/conversations/{id}/status",
         inbox.status_api,
         "api_conversation_status",

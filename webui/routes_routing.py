@@ -26,6 +26,14 @@ ROUTING_ROUTES: tuple[RouteSpec, ...] = (
         Action.ROUTING_MANAGE,
         sample=_ONE,
     ),
+    RouteSpec(
+        "POST",
+        "/api/v1/routing/agents/{id}/skills",
+        routing.agent_skills_api,
+        "api_routing_agent_skills",
+        Action.ROUTING_MANAGE,
+        sample=_ONE,
+    ),
     RouteSpec("GET", "/api/v1/routing/rules", routing.rules_api, "api_routing_rules", Action.ROUTING_MANAGE),
     RouteSpec(
         "POST", "/api/v1/routing/rules", routing.rule_save_api, "api_routing_rule_save", Action.ROUTING_RULES

@@ -109,6 +109,33 @@ async def test_pinned_item_goes_to_its_agent_or_waits_for_them(router: Router, s
     assert [(d.request.item_id, d.agent_id, d.reason) for d in pulled] == [("2", b, "pinned")]
 
 
+async def test_a_supervisor_pins_an_item_to_a_busy_agent_and_takes_it_back_from_another(
+    router: Router, sessions: Sessions
+) -> None:
+    a, b = await add_agents(router, sessions, 2, capacity=1)
+    assert (await router.assign(chat(1))).agent_id == a
+    assert (await router.assign(chat(2))).agent_id == b
+    # chat 1 must go to b, who is full: a loses it (and is free again), it waits for b alone
+    pinned = await router.pin(chat(1), b)
+    assert (pinned.agent_id, pinned.reason) == (None, "queued")
+    assert await loads(router) == {a: 0, b: 1}
+    assert (await router.assign(chat(3))).agent_id == a  # the free agent is not given the pinned item
+    pulled = await router.release("chat", "2")  # b frees up: the pinned item reaches b
+    assert [(d.request.item_id, d.agent_id, d.reason) for d in pulled] == [("1", b, "pinned")]
+    assert (await router.pin(chat(1), b)).agent_id == b  # pinned where it already is: unchanged
+    assert (await router.pin(chat(1), None)).agent_id == b  # unpinned: it stays with b
+    replay(await decision_log(sessions))
+
+
+async def test_pinning_a_new_item_places_it_at_once(router: Router, sessions: Sessions) -> None:
+    _a, b = await add_agents(router, sessions, 2)
+    decision = await router.pin(chat("new"), b)
+    assert (decision.agent_id, decision.reason) == (b, "pinned")
+    view = await router.agent(b)
+    assert view is not None and view.chats == 1
+    assert await router.agent(10**6) is None
+
+
 async def test_queue_by_priority_then_arrival(router: Router, sessions: Sessions, clock: Clock) -> None:
     (a,) = await add_agents(router, sessions, 1, capacity=1)
     await router.assign(chat("holding"))
@@ -231,7 +258,7 @@ async def test_an_accept_resets_the_timeout_count(router: Router, sessions: Sess
 
 
 async def test_an_agent_on_a_call_never_gets_a_second_call(router: Router, sessions: Sessions) -> None:
-    (a,) = await add_agents(router, sessions, 1, chats_during_call=True)
+    (a,) = await add_agents(router, sessions, 1, chats_during_call=True, phones=True)
     assert (await router.assign(call("c1"))).agent_id == a
     assert (await router.assign(call("c2"))).reason == "queued"
     assert (await router.assign(chat(1))).agent_id == a  # chats during calls are allowed for a
@@ -243,7 +270,7 @@ async def test_an_agent_on_a_call_never_gets_a_second_call(router: Router, sessi
 async def test_a_call_goes_to_an_agent_at_chat_capacity_with_chats_during_calls(
     router: Router, sessions: Sessions
 ) -> None:
-    a, b = await add_agents(router, sessions, 2, capacity=2)
+    a, b = await add_agents(router, sessions, 2, capacity=2, phones=True)
     await router.set_capacity(a, 2, True)
     for n in range(4):
         await router.assign(chat(n))
@@ -253,7 +280,7 @@ async def test_a_call_goes_to_an_agent_at_chat_capacity_with_chats_during_calls(
 
 
 async def test_a_call_needs_an_agent_without_chats(router: Router, sessions: Sessions) -> None:
-    a, b = await add_agents(router, sessions, 2, capacity=3)
+    a, b = await add_agents(router, sessions, 2, capacity=3, phones=True)
     await router.assign(chat(1))  # a
     assert (await router.assign(call("c1"))).agent_id == b
     assert (await router.assign(chat(2))).agent_id == a  # b is on a call without chats during calls
@@ -262,7 +289,7 @@ async def test_a_call_needs_an_agent_without_chats(router: Router, sessions: Ses
 async def test_after_call_work_ends_after_the_wrap_up(
     router: Router, sessions: Sessions, clock: Clock
 ) -> None:
-    (a,) = await add_agents(router, sessions, 1)
+    (a,) = await add_agents(router, sessions, 1, phones=True)
     await router.assign(call("c1"))
     await router.accept("call", "c1", a)
     await router.release("call", "c1")

@@ -181,3 +181,49 @@ async def test_off_hours_chat_waits_for_the_morning_and_a_call_gets_the_fallback
     assert (morning.request.item_id, morning.agent_id, morning.reason) == ("1", agent, "least_busy")
     await router.delete_hours(branch)
     assert await router.working_hours(branch) is None
+
+
+# --- the off-hours reply -----------------------------------------------------------------------------
+
+
+def test_off_hours_reply_speaks_the_customers_language_and_falls_back() -> None:
+    week = WorkingHours.parse(
+        1,
+        "Europe/Chisinau",
+        WEEKDAYS,
+        replies={"en": "We are closed. We open at {opens}.", "ru": "Мы закрыты.", "ro": "  "},
+    )
+    friday_night = utc(2026, 11, 27, 19, 0)  # Friday 21:00 local; Monday 09:00 local is 07:00 UTC
+    assert week.replies == {"en": "We are closed. We open at {opens}.", "ru": "Мы закрыты."}  # blank dropped
+    assert week.reply("ru", friday_night) == "Мы закрыты."
+    assert week.reply("en", friday_night) == "We are closed. We open at 30.11 09:00."
+    assert week.reply("ro", friday_night) == week.reply(None, friday_night)  # no Romanian: English next
+    assert week.reply("de", friday_night) == "We are closed. We open at 30.11 09:00."
+    assert hours().reply("ro", friday_night) is None  # the admin wrote none: nothing is sent
+
+
+@pytest.mark.parametrize(
+    ("replies", "field"),
+    [
+        ({"de": "Geschlossen"}, "replies"),
+        ({"ro": "x" * 1001}, "reply_ro"),
+        ({"en": 42}, "reply_en"),
+    ],
+)
+def test_off_hours_replies_are_checked(replies: dict[str, object], field: str) -> None:
+    with pytest.raises(Invalid) as caught:
+        WorkingHours.parse(1, "Europe/Chisinau", WEEKDAYS, replies=replies)
+    assert caught.value.field == field
+
+
+async def test_off_hours_replies_are_stored_with_the_hours(
+    router: Router, sessions: Sessions, clock: Clock
+) -> None:
+    branch = await add_branch(sessions)
+    texts = {"ro": "Revenim la {opens}.", "en": "Back at {opens}."}
+    await router.save_hours(WorkingHours.parse(branch, "Europe/Chisinau", WEEKDAYS, replies=texts))
+    stored = await router.working_hours(branch)
+    assert stored is not None and stored.replies == texts
+    clock.now = utc(2026, 11, 27, 19, 0)
+    assert await router.off_hours_reply(branch, "ro") == "Revenim la 30.11 09:00."
+    assert await router.off_hours_reply(None, "ro") is None  # no branch, no hours: always open

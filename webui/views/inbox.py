@@ -12,13 +12,14 @@ from aiohttp import web
 
 from channels.model import Channel
 from inbox import labels as label_rules
-from switchboard import accounts
+from switchboard import accounts, audit
 from switchboard.accounts import CurrentUser
 from switchboard.accounts_model import User
+from switchboard.audit import AuditAction, Category
 from switchboard.errors import N_, Invalid, NotFound
 from switchboard.permissions import Action, Role, can
 from webui import forms, keys
-from webui.security import current_user, viewer_of
+from webui.security import client_ip, current_user, viewer_of
 from webui.templating import render
 from webui.views import reply_options
 
@@ -61,6 +62,7 @@ async def _page(request: web.Request, open_id: int | None) -> web.StreamResponse
             "role": user.role.value,
             "open_id": open_id,
             "people": people,
+            "can_pin": can(user.role, Action.ROUTING_MANAGE),
             "channels": [c.value for c in Channel],
         }
     }
@@ -184,6 +186,35 @@ async def assign_api(request: web.Request) -> web.StreamResponse:
         await _check_assignee(request, user, assignee_id)
     await request.app[keys.INBOX].assign(viewer_of(request), conversation_id, assignee_id)
     return _json({"conversation": {"id": conversation_id, "assignee_id": assignee_id}})
+
+
+async def pin_api(request: web.Request) -> web.StreamResponse:
+    """`{"agent_id": 7}` pins the conversation to that agent (it waits for them alone), `{"agent_id": null}`
+    unpins it; supervisors and admins."""
+    conversation_id = forms.path_int(request, "id")
+    data = await _json_object(request)
+    agent_id = data.get("agent_id")
+    if agent_id is not None and (
+        isinstance(agent_id, bool) or not isinstance(agent_id, int) or not 0 < agent_id < 2**31
+    ):
+        raise Invalid(N_("Choose a person or nobody."), field="agent_id")
+    user = current_user(request)
+    if agent_id is not None:
+        await _check_assignee(request, user, agent_id)
+    holder = await request.app[keys.INBOX].pin(viewer_of(request), conversation_id, agent_id)
+    async with request.app[keys.SESSIONS]() as db, db.begin():
+        await audit.record(
+            db,
+            user.actor(client_ip(request)),
+            category=Category.RECORD,
+            module="inbox",
+            action=AuditAction.UPDATE,
+            record_type="conversation",
+            record_id=conversation_id,
+            changes={"pinned_agent_id": [None, agent_id]},
+        )
+    conversation = {"id": conversation_id, "pinned_agent_id": agent_id, "assignee_id": holder}
+    return _json({"conversation": conversation})
 
 
 async def _check_assignee(request: web.Request, user: CurrentUser, assignee_id: int) -> None:

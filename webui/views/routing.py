@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from router.hours import WorkingHours
-from router.model import AgentView, Presence, RoutingRequest
+from router.model import AgentView, Presence, RoutingRequest, Skills
 from router.rules import RoutingRule
 from switchboard import accounts, audit
 from switchboard.audit import AuditAction, Category
@@ -47,6 +47,7 @@ def agent_json(agent: AgentView) -> dict[str, Any]:
         "assignments_today": agent.assignments_today,
         "idle_since": agent.idle_since.isoformat() if agent.idle_since else None,
         "load": round(agent.load, 3),
+        "skills": agent.skills.to_json(),
     }
 
 
@@ -65,7 +66,7 @@ async def _one(request: web.Request, agent_id: int) -> AgentView:
 
 
 async def _find(request: web.Request, agent_id: int) -> AgentView | None:
-    return next((a for a in await request.app[keys.ROUTER].agents() if a.agent_id == agent_id), None)
+    return await request.app[keys.ROUTER].agent(agent_id)
 
 
 def _mine(agent: AgentView | None) -> dict[str, Any]:
@@ -112,6 +113,7 @@ async def routing_page(request: web.Request) -> web.StreamResponse:
         "branch_names": {b.id: b.name for b in branches},
         "channels": CHANNEL_CHOICES,
         "max_capacity": MAX_CAPACITY,
+        "reply_languages": (("ro", "Română"), ("en", "English"), ("ru", "Русский")),
     }
     return await render("routing.html", request, context)
 
@@ -159,6 +161,39 @@ async def agent_update_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"agent": agent_json(await _one(request, agent_id))})
 
 
+SKILL_LISTS = ("branches", "languages", "products", "channels")
+LANGUAGES = ("ro", "ru", "en")
+
+
+async def agent_skills_api(request: web.Request) -> web.StreamResponse:
+    """`POST /api/v1/routing/agents/{id}/skills {"branches": [1], "languages": ["ro"], "products": [...],
+    "channels": [...]}`: what the agent may be given (an empty list: any), audited."""
+    agent_id = forms.path_int(request, "id")
+    data = await _json_object(request)
+    before = await _one(request, agent_id)
+    lists: dict[str, list[Any]] = {}
+    for name in SKILL_LISTS:
+        value = data.get(name) or []
+        if not isinstance(value, list) or len(value) > 100:
+            raise Invalid(N_("Choose from the list."), field=name)
+        lists[name] = value
+    skills = Skills.of(**lists)
+    if not set(skills.languages) <= set(LANGUAGES):
+        raise Invalid(N_("Choose a language."), field="languages")
+    if not set(skills.channels) <= set(CHANNEL_CHOICES):
+        raise Invalid(N_("Choose a channel."), field="channels")
+    async with request.app[keys.SESSIONS]() as db:
+        known = {b.id for b in await accounts.list_branches(db)}
+    if not set(skills.branches) <= known:
+        raise Invalid(N_("Branches must be chosen from the list."), field="branches")
+    await request.app[keys.ROUTER].set_skills(agent_id, skills)
+    await _audit(
+        request, AuditAction.UPDATE, "agent", str(agent_id), {"skills": skills.to_json()},
+        before={"skills": before.skills.to_json()},
+    )  # fmt: skip
+    return web.json_response({"agent": agent_json(await _one(request, agent_id))})
+
+
 async def dry_run_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/routing/dry-run {"channel", "branch_id", "language", "kind"}`: who would get such an
     item now, and why — nothing is stored or taken."""
@@ -177,11 +212,8 @@ async def dry_run_api(request: web.Request) -> web.StreamResponse:
         kind=kind, item_id="dry-run", channel=channel, branch_id=branch, language=language
     )
     decision = await request.app[keys.ROUTER].dry_run(request_)
-    name = None
-    if decision.agent_id is not None:
-        name = next(
-            (a.name for a in await request.app[keys.ROUTER].agents() if a.agent_id == decision.agent_id), None
-        )
+    chosen = None if decision.agent_id is None else await _find(request, decision.agent_id)
+    name = chosen.name if chosen is not None else None
     return web.json_response({"agent_id": decision.agent_id, "agent": name, "reason": decision.reason})
 
 
@@ -229,6 +261,7 @@ async def rules_api(request: web.Request) -> web.StreamResponse:
                     "timezone": found.timezone,
                     "week": found.week_json(),
                     "holidays": found.holidays_json(),
+                    "replies": found.replies,
                 }
             )
     return web.json_response({"rules": [rule_json(r) for r in await router.rules()], "hours": hours})
@@ -269,25 +302,42 @@ async def rule_delete_api(request: web.Request) -> web.StreamResponse:
 
 async def hours_save_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/routing/hours {"branch_id", "timezone", "week": {"mon": [["09:00","18:00"]], …},
-    "holidays": ["2026-12-25"]}`: a branch's opening hours (validated by `router.hours.WorkingHours`)."""
+    "holidays": ["2026-12-25"], "replies": {"ro": "…", "en": "…"}}`: a branch's opening hours and its
+    off-hours reply per language (validated by `router.hours.WorkingHours`)."""
     data = await _json_object(request)
     branch_id = _optional_int(data, "branch_id")
     if branch_id is None:
         raise Invalid(N_("Choose a branch."), field="branch_id")
     week = data.get("week") or {}
     holidays = data.get("holidays") or []
+    replies = data.get("replies") or {}
     if not isinstance(week, dict) or not isinstance(holidays, list):
         raise Invalid(N_("Give opening hours for each of the seven days."), field="week")
-    hours = WorkingHours.parse(branch_id, str(data.get("timezone") or "Europe/Chisinau"), week, holidays)
+    if not isinstance(replies, dict):
+        raise Invalid(N_("An off-hours reply is text."), field="replies")
+    timezone = str(data.get("timezone") or "Europe/Chisinau")
+    hours = WorkingHours.parse(branch_id, timezone, week, holidays, replies)
     saved = await request.app[keys.ROUTER].save_hours(hours)
-    detail = {"timezone": saved.timezone, "week": saved.week_json(), "holidays": saved.holidays_json()}
+    detail = {
+        "timezone": saved.timezone,
+        "week": saved.week_json(),
+        "holidays": saved.holidays_json(),
+        "replies": saved.replies,
+    }
     await _audit(request, AuditAction.UPDATE, "branch_hours", str(branch_id), detail)
     return web.json_response({"hours": {"branch_id": branch_id, **detail}})
 
 
 async def _audit(
-    request: web.Request, action: AuditAction, record_type: str, record_id: str, values: dict[str, Any]
+    request: web.Request,
+    action: AuditAction,
+    record_type: str,
+    record_id: str,
+    values: dict[str, Any],
+    *,
+    before: dict[str, Any] | None = None,
 ) -> None:
+    before = before or {}
     async with request.app[keys.SESSIONS]() as db, db.begin():
         await audit.record(
             db,
@@ -297,5 +347,5 @@ async def _audit(
             action=action,
             record_type=record_type,
             record_id=record_id,
-            changes={k: [None, v] for k, v in values.items()},
+            changes={k: [before.get(k), v] for k, v in values.items()},
         )

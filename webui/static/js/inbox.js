@@ -368,6 +368,13 @@ function renderHeader() {
   const options = [el("option", { value: "", text: `${T.assigned_to}…` })];
   for (const [id, name] of people) options.push(el("option", { value: String(id), text: name }));
   options.push(el("option", { value: "none", text: T.nobody }));
+  if (config.can_pin) {
+    // pinning: the conversation waits for this person alone, and reaches them as soon as they have room
+    const group = el("optgroup", { label: T.pin_to });
+    for (const [id, name] of people) group.append(el("option", { value: `pin:${id}`, text: name }));
+    group.append(el("option", { value: "unpin", text: T.unpin }));
+    options.push(group);
+  }
   select.replaceChildren(...options);
   select.value = "";
   document.dispatchEvent(new CustomEvent("inbox:thread", { detail: conversation })); // labels, transfer
@@ -856,6 +863,17 @@ async function assign(assigneeId) {
   refreshListSoon(100);
 }
 
+async function pin(agentId) {
+  const id = state.thread.conversation.id;
+  const data = await api(`/api/v1/conversations/${id}/pin`, { agent_id: agentId });
+  if (state.thread?.conversation.id === id) {
+    state.thread.conversation.assignee_id = data.conversation.assignee_id;
+    renderHeader();
+  }
+  setError("");
+  refreshListSoon(100);
+}
+
 function snoozeUntil(choice) {
   const when = new Date();
   if (choice === "tomorrow") {
@@ -1095,7 +1113,8 @@ function wire() {
   });
   $("#assign-select").addEventListener("change", (event) => {
     const choice = event.target.value;
-    if (choice) assign(choice === "none" ? null : Number(choice)).catch(report);
+    if (choice === "unpin" || choice.startsWith("pin:")) pin(choice === "unpin" ? null : Number(choice.slice(4))).catch(report);
+    else if (choice) assign(choice === "none" ? null : Number(choice)).catch(report);
   });
 
   document.addEventListener("keydown", (event) => {

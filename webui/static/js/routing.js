@@ -88,3 +88,120 @@ for (const button of document.querySelectorAll(".rule-delete")) {
     }
   });
 }
+
+// Skills: pick an agent, tick what they may be given (nothing ticked in a group: any), save.
+const skillsForm = document.getElementById("skills-form");
+const skillsAgent = document.getElementById("skills-agent");
+function showSkills() {
+  const option = skillsAgent.selectedOptions[0];
+  const skills = option?.dataset.skills ? JSON.parse(option.dataset.skills) : {};
+  for (const box of skillsForm.querySelectorAll("input[type=checkbox]")) {
+    box.checked = (skills[box.name] || []).map(String).includes(box.value);
+  }
+  document.getElementById("skills-products").value = (skills.products || []).join(", ");
+}
+skillsAgent.addEventListener("change", showSkills);
+skillsForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const status = document.getElementById("skills-status");
+  const ticked = (name) => [...skillsForm.querySelectorAll(`input[name=${name}]:checked`)].map((b) => b.value);
+  const body = {
+    branches: ticked("branches").map(Number),
+    languages: ticked("languages"),
+    channels: ticked("channels"),
+    products: document.getElementById("skills-products").value.split(",").map((p) => p.trim()).filter(Boolean),
+  };
+  try {
+    const data = await api(`/api/v1/routing/agents/${skillsAgent.value}/skills`, body, T.error);
+    skillsAgent.selectedOptions[0].dataset.skills = JSON.stringify(data.agent.skills);
+    showSkills();
+    status.className = "small text-success";
+    status.textContent = T.saved;
+  } catch (e) {
+    status.className = "small text-danger";
+    status.textContent = e.message;
+  }
+});
+
+// Working hours (admins): a branch's week as "09:00-13:00, 14:00-18:00" per day, holidays, and the
+// off-hours reply per language; choosing a branch loads what the server has.
+const hoursForm = document.getElementById("hours-form");
+if (hoursForm) {
+  const branch = document.getElementById("hours-branch");
+  const status = document.getElementById("hours-status");
+  const say = (text, ok) => {
+    status.className = ok ? "small text-success" : "small text-danger";
+    status.textContent = text;
+  };
+  branch.addEventListener("change", async () => {
+    say("", true);
+    if (!branch.value) return;
+    const data = await api("/api/v1/routing/rules", undefined, T.error);
+    const hours = data.hours.find((h) => String(h.branch_id) === branch.value) || {};
+    document.getElementById("hours-timezone").value = hours.timezone || "Europe/Chisinau";
+    for (const input of hoursForm.querySelectorAll(".hours-day")) {
+      input.value = ((hours.week || {})[input.dataset.day] || []).map(([a, b]) => `${a}-${b}`).join(", ");
+    }
+    document.getElementById("hours-holidays").value = (hours.holidays || []).join(", ");
+    for (const area of hoursForm.querySelectorAll(".hours-reply")) {
+      area.value = (hours.replies || {})[area.dataset.language] || "";
+    }
+  });
+  hoursForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const week = {};
+    for (const input of hoursForm.querySelectorAll(".hours-day")) {
+      const parts = input.value.split(",").map((p) => p.trim()).filter(Boolean);
+      const pairs = parts.map((p) => p.split("-").map((t) => t.trim()));
+      if (pairs.some((pair) => pair.length !== 2)) {
+        input.focus();
+        say(T.interval, false);
+        return;
+      }
+      week[input.dataset.day] = pairs;
+    }
+    const replies = {};
+    for (const area of hoursForm.querySelectorAll(".hours-reply")) replies[area.dataset.language] = area.value;
+    try {
+      await api(
+        "/api/v1/routing/hours",
+        {
+          branch_id: Number(branch.value),
+          timezone: document.getElementById("hours-timezone").value,
+          week,
+          holidays: document.getElementById("hours-holidays").value.split(",").map((d) => d.trim()).filter(Boolean),
+          replies,
+        },
+        T.error,
+      );
+      say(T.saved, true);
+    } catch (e) {
+      say(e.message, false);
+    }
+  });
+}
+
+// Live desk: every few seconds (while the tab is visible) presence, load and today's count follow the
+// server; a field the supervisor is editing is left alone.
+const REFRESH_MS = 5000;
+async function refresh() {
+  if (document.hidden) return;
+  let data;
+  try {
+    data = await api("/api/v1/routing/agents", undefined, T.error);
+  } catch {
+    return; // the next round tries again
+  }
+  for (const agent of data.agents) {
+    const row = document.querySelector(`#agents tr[data-agent="${agent.id}"]`);
+    if (!row) continue;
+    const presence = row.querySelector(".agent-presence");
+    if (document.activeElement !== presence) presence.value = agent.presence;
+    const capacity = row.querySelector(".agent-capacity");
+    if (document.activeElement !== capacity) capacity.value = agent.capacity;
+    row.querySelector(".agent-chats").textContent = agent.chats;
+    row.querySelector(".agent-today").textContent = agent.assignments_today;
+    row.querySelector(".agent-on-call").hidden = !agent.on_call;
+  }
+}
+setInterval(refresh, REFRESH_MS);
