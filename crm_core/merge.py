@@ -1,7 +1,7 @@
 """Merging two contacts that turned out to be one person (an agent links a Viber customer to the web chat
 visitor who gave their name), and finding the candidates to link.
 
-crm_core moves only its own rows (identities, leads) and deletes the merged contact. Rooms whose tables
+crm_core moves only its own rows (identities, leads, tasks) and deletes the merged contact. Rooms whose tables
 point at contacts move their rows first, in the same transaction: the delete cascades to whatever still
 points at the merged contact (the inbox does this in `inbox.merge`).
 """
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.contacts import normalise_phone
 from crm_core.models import Contact, ContactIdentity, Lead
+from crm_core.tasks import move_contact_tasks
 from switchboard import audit
 from switchboard.audit import Actor
 from switchboard.db import utcnow
@@ -89,6 +90,7 @@ async def merge_contacts(session: AsyncSession, actor: Actor, keep_id: int, merg
     leads = await _rowcount(
         session, update(Lead).where(Lead.contact_id == merge_id).values(contact_id=keep_id)
     )
+    await move_contact_tasks(session, merge_id, keep_id)  # its tasks would lose their customer
     values = _fill(keep, merged)
     changes = audit.diff({name: getattr(keep, name) for name in values}, values)
     snapshot = {

@@ -125,6 +125,18 @@ class IngestResult:
     new_conversation: bool
 
 
+@dataclass(frozen=True)
+class CallConversation:
+    """The customer behind an inbound call and the conversation the call belongs to."""
+
+    contact_id: int
+    conversation_id: int
+    branch_id: int | None
+    owner_id: int | None
+    new_contact: bool
+    new_conversation: bool
+
+
 def message_view(m: Message) -> MessageView:
     return MessageView(
         id=m.id,
@@ -202,6 +214,25 @@ _TOUCH_CONVERSATION = (
     .returning(*_EVENT_COLUMNS)
 )
 _OPEN_CONVERSATION = insert(_CONVERSATIONS).returning(*_EVENT_COLUMNS)
+# a call reopens the customer's thread like a message does, but counts nothing unread and keeps the channel
+# replies go to: the call's own item (written when it ends) does that
+_REOPEN_FOR_CALL = (
+    update(_CONVERSATIONS)
+    .where(
+        _CONVERSATIONS.c.id
+        == select(_CONVERSATIONS.c.id)
+        .where(_CONVERSATIONS.c.contact_id == bindparam("b_contact_id"))
+        .order_by(case((_CONVERSATIONS.c.status == "resolved", 1), else_=0), _CONVERSATIONS.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    .values(
+        last_activity_at=bindparam("now", type_=_CONVERSATIONS.c.last_activity_at.type),
+        status="open",
+        snoozed_until=None,
+    )
+    .returning(*_EVENT_COLUMNS)
+)
 
 
 class _Duplicate(Exception):
@@ -330,6 +361,54 @@ class Inbox:
             }
             row = (await session.execute(_OPEN_CONVERSATION, values)).one()
         return dict(row._mapping), opened
+
+    async def call_conversation(self, *, phone: str, account_id: str, name: str | None) -> CallConversation:
+        """An inbound call from `phone` (E.164) on the number `account_id`: the customer, resolved as any
+        inbound message is (a new number gets a contact and a lead with source `phone`), and their
+        conversation — the unresolved one, else the latest reopened, else a new one. One transaction;
+        nothing is counted unread and no chat routing starts: the call is routed as a call."""
+        async with self.sessions() as session, session.begin():
+            resolved = await contacts.resolve_contact(
+                session,
+                channel=Channel.PHONE.value,
+                account_id=account_id,
+                external_id=phone,
+                name=name,
+                phone=phone,
+                region=self.region,
+            )
+            now = utcnow()
+            row = None
+            if not resolved.created:
+                params = {"b_contact_id": resolved.contact_id, "now": now}
+                row = (await session.execute(_REOPEN_FOR_CALL, params)).first()
+            opened = row is None
+            if row is None:
+                values: dict[str, Any] = {
+                    "contact_id": resolved.contact_id,
+                    "branch_id": resolved.branch_id,
+                    "assignee_id": resolved.owner_id if self.router is None else None,
+                    "status": "open",
+                    "labels": [],
+                    "priority": 0,
+                    "unread": 0,
+                    "created_at": now,
+                    "last_activity_at": now,
+                    "last_inbound_channel": Channel.PHONE.value,
+                    "last_inbound_account": account_id,
+                }
+                row = (await session.execute(_OPEN_CONVERSATION, values)).one()
+            conversation = dict(row._mapping)
+        event = {key: conversation[key] for key in ("id", "status", "assignee_id", "branch_id")}
+        await self.bus.publish("inbox.conversation", {"conversation": event})
+        return CallConversation(
+            contact_id=resolved.contact_id,
+            conversation_id=conversation["id"],
+            branch_id=conversation["branch_id"],
+            owner_id=resolved.owner_id,
+            new_contact=resolved.created,
+            new_conversation=opened,
+        )
 
     async def update_delivery(self, update_: DeliveryUpdate) -> bool:
         """Apply a provider's status callback; statuses only move forward (a late 'sent' after 'read'

@@ -71,6 +71,7 @@ _TICK_BATCH: Final = 500
 _DRAIN_AGENTS: Final = 200  # agents with room that look at the queue per tick, least busy first
 _PAGE: Final = 20  # agents read first for the least-busy choice
 MAX_CAPACITY: Final = 50
+_ENDPOINT_TAKEN: Final = N_("Another agent already has this phone endpoint.")
 
 
 class Router:
@@ -307,7 +308,7 @@ class Router:
                     )
                 )
                 if holder is not None:
-                    raise Conflict(N_("Another agent already has this phone endpoint."), field="phone_endpoint")
+                    raise Conflict(_ENDPOINT_TAKEN, field="phone_endpoint")
             await session.execute(
                 update(AgentState).where(AgentState.user_id == agent_id).values(phone_endpoint=value)
             )
@@ -315,9 +316,7 @@ class Router:
         try:
             await self._run(work)
         except IntegrityError:  # the same endpoint given to two agents at the same moment
-            raise Conflict(
-                N_("Another agent already has this phone endpoint."), field="phone_endpoint"
-            ) from None
+            raise Conflict(_ENDPOINT_TAKEN, field="phone_endpoint") from None
         return value
 
     async def endpoint(self, agent_id: int) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from channels import accounts_model as channel_accounts_model
 from channels import webchat_model
 from crm_core import models as crm_models
+from crm_core import tasks_model
 from inbox import canned_model, notifications_model
 from inbox import models as inbox_models
 from router import tables as router_tables
@@ -24,5 +25,6 @@ __all__ = [
     "metadata",
     "notifications_model",
     "router_tables",
+    "tasks_model",
     "webchat_model",
 ]

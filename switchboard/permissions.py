@@ -28,6 +28,7 @@ class Action(StrEnum):
     JOBS_MANAGE = "jobs.manage"
     AUDIT_VIEW = "audit.view"
     CANNED_MANAGE = "canned.manage"
+    TASKS_VIEW = "tasks.view"  # "My tasks"; which tasks: crm_core.tasks.may_act
 
 
 _ALL = frozenset(Role)
@@ -49,6 +50,7 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.JOBS_MANAGE: frozenset({_A}),
     Action.AUDIT_VIEW: frozenset({_A}),
     Action.CANNED_MANAGE: frozenset({_A, _S}),
+    Action.TASKS_VIEW: frozenset({_A, _S, _G}),
 }
 
 

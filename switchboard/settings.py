@@ -105,6 +105,35 @@ class Settings(BaseSettings):
     media_max_mb: int = Field(
         25, ge=1, description="Largest inbound attachment downloaded from a provider, in MiB."
     )
+    ami_host: str | None = Field(
+        None, description="Asterisk's AMI address. Unset: telephony is off (no AMI connection)."
+    )
+    ami_port: int = Field(5038, ge=1, le=65535, description="Asterisk's AMI port.")
+    ami_username: str = Field("hub", description="AMI user (a `manager.conf` section).")
+    ami_secret: SecretStr | None = Field(None, description="AMI user's secret.")
+    ami_ping_seconds: float = Field(
+        10.0, gt=0, description="AMI watchdog: ping this often; no answer within as long means reconnect."
+    )
+    ami_reconnect_max_seconds: float = Field(
+        30.0, gt=0, description="Longest wait between AMI reconnect attempts (backoff doubles up to it)."
+    )
+    recordings_dir: Path | None = Field(
+        None,
+        description="Where the hub sees Asterisk's MixMonitor recordings (shared with the PBX). "
+        "Unset: calls carry only the PBX's own path.",
+    )
+    agi_enabled: bool = Field(
+        False, description="Answer Asterisk's `AGI(agi://HUB:PORT/route)`: which endpoint to dial for a call."
+    )
+    agi_host: str = Field("127.0.0.1", description="Address the FastAGI server listens on.")
+    agi_port: int = Field(4573, ge=0, le=65535, description="Port the FastAGI server listens on.")
+    agi_budget_ms: int = Field(
+        300,
+        ge=10,
+        le=10000,
+        description="Longest a FastAGI routing answer may take; past it the hub answers an empty target "
+        "(reason `timeout`) so the dialplan's fallback runs.",
+    )
 
     @field_validator("log_level")
     @classmethod

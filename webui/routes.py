@@ -14,6 +14,7 @@ from webui.routes_inbox import INBOX_ROUTES
 from webui.routes_inbox_tools import INBOX_TOOLS_ROUTES
 from webui.routes_routing import ROUTING_ROUTES
 from webui.routes_spec import PUBLIC, RouteSpec
+from webui.routes_tasks import TASK_ROUTES
 from webui.routes_webhooks import WEBHOOK_ROUTES
 from webui.routes_widget import WIDGET_ROUTES
 from webui.views import admin, api, auth, home, profile, system
@@ -105,6 +106,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     + CHANNEL_ROUTES
     + WEBHOOK_ROUTES
     + ROUTING_ROUTES
+    + TASK_ROUTES
 )
 
 STATIC_ROUTE = "static"

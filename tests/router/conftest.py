@@ -105,10 +105,14 @@ async def add_agents(
     chats_during_call: bool = False,
     skills: Skills | None = None,
     online: bool = True,
+    phones: bool = False,
 ) -> list[int]:
+    """`phones`: each gets a phone endpoint (`PJSIP/<id>`); an agent without one is never given a call."""
     ids = await add_users(sessions, count)
     for agent_id in ids:
         await router.set_capacity(agent_id, capacity, chats_during_call)
+        if phones:
+            await router.set_endpoint(agent_id, f"PJSIP/{agent_id}")
         if skills is not None:
             await router.set_skills(agent_id, skills)
         if online:

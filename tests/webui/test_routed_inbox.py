@@ -10,16 +10,21 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.model import Channel, InboundMessage
-from inbox.models import Conversation
+from crm_core import tasks
+from inbox.models import Conversation, Message
+from inbox.routing import Routing
 from inbox.service import Viewer
+from router.hours import WorkingHours
 from switchboard import accounts
 from switchboard.app import build_app
 from switchboard.permissions import Role
 from switchboard.settings import Settings
 from tests.conftest import MakeUser, login, page_csrf
+from tests.router.conftest import add_branch
 from webui import keys
 
 
@@ -195,3 +200,141 @@ async def test_admins_edit_rules_and_hours_with_validation_and_supervisors_only_
     )
     assert refused.status == 403
     assert 'id="rule-form"' not in await (await routed_client.get("/routing")).text()
+
+
+async def test_supervisors_set_an_agents_skills_with_validation(
+    routed_client: TestClient, routed_app: web.Application, make_user: MakeUser
+) -> None:
+    ana = await make_user(Role.AGENT)
+    await login(routed_client, ana.username)
+    csrf = await page_csrf(routed_client, "/inbox")
+    refused = await routed_client.post(
+        f"/api/v1/routing/agents/{ana.id}/skills", json={"languages": ["ro"]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert refused.status == 403
+
+    boss = await make_user(Role.SUPERVISOR)
+    await login(routed_client, boss.username)
+    headers = {"X-CSRF-Token": await page_csrf(routed_client, "/routing")}
+    async with routed_app[keys.SESSIONS]() as db:
+        branch_id = (await accounts.list_branches(db))[0].id
+    body = {"branches": [branch_id], "languages": ["RU", "ro"], "products": [" Mortgage "]}
+    body["channels"] = ["viber"]
+    saved = await routed_client.post(f"/api/v1/routing/agents/{ana.id}/skills", json=body, headers=headers)
+    assert saved.status == 200, await saved.text()
+    assert (await saved.json())["agent"]["skills"] == {
+        "branches": [branch_id],
+        "languages": ["ro", "ru"],
+        "products": ["mortgage"],
+        "channels": ["viber"],
+    }
+    for wrong, field in (
+        ({"channels": ["pigeon"]}, "channels"),
+        ({"languages": ["xx"]}, "languages"),
+        ({"branches": [10**6]}, "branches"),
+        ({"products": "mortgage"}, "products"),
+    ):
+        path = f"/api/v1/routing/agents/{ana.id}/skills"
+        answer = await routed_client.post(path, json=wrong, headers=headers)
+        assert answer.status == 422 and (await answer.json())["error"]["field"] == field
+    view = await routed_app[keys.ROUTER].agent(ana.id)
+    assert view is not None and view.skills.products == ("mortgage",)  # the bad writes changed nothing
+
+
+async def test_a_supervisor_pins_a_conversation_to_a_busy_agent_and_agents_may_not(
+    routed_client: TestClient,
+    routed_app: web.Application,
+    sessions: async_sessionmaker[AsyncSession],
+    make_user: MakeUser,
+) -> None:
+    router = routed_app[keys.ROUTER]
+    ana, bob = await make_user(Role.AGENT), await make_user(Role.AGENT)
+    for agent in (ana, bob):
+        await router.set_capacity(agent.id, 1, False)
+        await router.set_presence(agent.id, "online")
+    inbox = routed_app[keys.INBOX]
+    first, second = await inbox.ingest(chat("ion")), await inbox.ingest(chat("maria"))
+    await drain(routed_app)
+    holders = {await assignee(sessions, c.conversation_id) for c in (first, second)}
+    assert holders == {ana.id, bob.id}
+    first_at_ana = await assignee(sessions, first.conversation_id) == ana.id
+    at_ana = first.conversation_id if first_at_ana else second.conversation_id
+
+    await login(routed_client, ana.username)
+    headers = {"X-CSRF-Token": await page_csrf(routed_client, "/inbox")}
+    refused = await routed_client.post(
+        f"/api/v1/conversations/{at_ana}/pin", json={"agent_id": bob.id}, headers=headers
+    )
+    assert refused.status == 403
+
+    boss = await make_user(Role.SUPERVISOR)
+    await login(routed_client, boss.username)
+    headers = {"X-CSRF-Token": await page_csrf(routed_client, "/inbox")}
+    pinned = await routed_client.post(
+        f"/api/v1/conversations/{at_ana}/pin", json={"agent_id": bob.id}, headers=headers
+    )
+    assert pinned.status == 200, await pinned.text()
+    assert (await pinned.json())["conversation"]["assignee_id"] is None  # bob is full: it waits for him
+    assert await assignee(sessions, at_ana) is None
+    bad = await routed_client.post(
+        f"/api/v1/conversations/{at_ana}/pin", json={"agent_id": "bob"}, headers=headers
+    )
+    assert bad.status == 422
+    other = at_ana ^ first.conversation_id ^ second.conversation_id  # bob's own conversation
+    await inbox.set_status(Viewer(bob.id, Role.AGENT, None), other, "resolved")
+    assert await assignee(sessions, at_ana) == bob.id  # bob's freed room took the pinned conversation
+
+
+async def test_a_chat_outside_working_hours_gets_the_reply_once_and_a_callback_task_that_follows_it(
+    routed_client: TestClient,
+    routed_app: web.Application,
+    sessions: async_sessionmaker[AsyncSession],
+    make_user: MakeUser,
+) -> None:
+    router = routed_app[keys.ROUTER]
+    branch_id = await add_branch(sessions)
+    closed_all_week = WorkingHours.parse(
+        branch_id, "Europe/Chisinau", {}, replies={"ro": "Revenim mâine.", "ru": "Ответим завтра."}
+    )
+    await router.save_hours(closed_all_week)
+    ana = await make_user(Role.AGENT)
+    await router.set_presence(ana.id, "online")
+    inbox = routed_app[keys.INBOX]
+    got = await inbox.ingest(chat("ion", "Aș vrea un credit"))
+    async with sessions() as db, db.begin():
+        conversation = await db.get(Conversation, got.conversation_id)
+        assert conversation is not None
+        conversation.branch_id = branch_id
+    await drain(routed_app)
+    assert await assignee(sessions, got.conversation_id) is None  # closed: nobody gets it tonight
+    automatic = await automatic_messages(sessions, got.conversation_id)
+    assert [m.body for m in automatic] == ["Revenim mâine."]  # no Russian speaker: the Romanian text
+    async with sessions() as db:
+        task = (await tasks.tasks_for(db, assignee_id=None, include_unassigned_branch_id=branch_id))[0]
+    assert (task.kind, task.status, task.conversation_id, task.assignee_id) == (
+        "callback", "open", got.conversation_id, None,
+    )  # fmt: skip
+    assert task.note == "Aș vrea un credit"
+
+    routing = Routing(inbox, router)  # the job runs again (a retry): nothing is sent or created twice
+    request = await routing.request_for(got.conversation_id)
+    assert request is not None
+    await routing.apply(await router.assign(request))
+    assert len(await automatic_messages(sessions, got.conversation_id)) == 1
+    async with sessions() as db:
+        assert len(await tasks.tasks_for(db, assignee_id=None, include_unassigned_branch_id=branch_id)) == 1
+
+    await router.delete_hours(branch_id)  # morning: the branch opens, the queue moves
+    await router.tick()
+    assert await assignee(sessions, got.conversation_id) == ana.id
+    async with sessions() as db:
+        mine = await tasks.tasks_for(db, assignee_id=ana.id)
+    assert [t.id for t in mine] == [task.id]  # the callback followed the conversation to its agent
+
+
+async def automatic_messages(
+    sessions: async_sessionmaker[AsyncSession], conversation_id: int
+) -> list[Message]:
+    async with sessions() as db:
+        rows = await db.scalars(select(Message).where(Message.conversation_id == conversation_id))
+        return [m for m in rows if (m.meta or {}).get("automatic") == "off_hours"]

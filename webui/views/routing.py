@@ -4,21 +4,24 @@ would get this now?" (a dry run that writes nothing)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
 
 from router.hours import WorkingHours
-from router.model import AgentView, Presence, RoutingRequest, Skills
+from router.model import AgentView, Presence, RoutingRequest, Skills, phone_endpoint
 from router.rules import RoutingRule
 from switchboard import accounts, audit
 from switchboard.audit import AuditAction, Category
-from switchboard.errors import N_, Invalid, NotFound
+from switchboard.errors import N_, DomainError, Invalid, NotFound
 from switchboard.permissions import Action, can
 from webui import forms, keys
 from webui.security import client_ip, current_user
 from webui.templating import render
 from webui.views.inbox import _json_object
+
+log = logging.getLogger(__name__)
 
 MAX_CAPACITY = 50
 CHANNEL_CHOICES = (
@@ -48,6 +51,7 @@ def agent_json(agent: AgentView) -> dict[str, Any]:
         "idle_since": agent.idle_since.isoformat() if agent.idle_since else None,
         "load": round(agent.load, 3),
         "skills": agent.skills.to_json(),
+        "phone_endpoint": agent.phone_endpoint,
     }
 
 
@@ -125,12 +129,21 @@ async def agents_api(request: web.Request) -> web.StreamResponse:
 
 async def agent_update_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/routing/agents/{id}` with `presence` and / or `capacity` + `chats_during_call`:
-    a supervisor's change, audited."""
+    a supervisor's change, audited; `phone_endpoint` (`PJSIP/1001`, blank or null: none) only by an
+    admin — it decides whose phone rings for a call."""
     agent_id = forms.path_int(request, "id")
     data = await _json_object(request)
     before = await _one(request, agent_id)
     router = request.app[keys.ROUTER]
     changes: dict[str, list[Any]] = {}
+    if "phone_endpoint" in data:  # first: the one change that can still be refused (taken by another)
+        endpoint = _endpoint_of(request, agent_id, data)
+        try:
+            await router.set_endpoint(agent_id, endpoint)
+        except DomainError as exc:
+            log.info("phone endpoint for agent %s refused: %s", agent_id, exc.message)
+            raise
+        changes["phone_endpoint"] = [before.phone_endpoint, endpoint]
     if "capacity" in data or "chats_during_call" in data:
         capacity = data.get("capacity", before.capacity)
         if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= MAX_CAPACITY:
@@ -159,6 +172,20 @@ async def agent_update_api(request: web.Request) -> web.StreamResponse:
             changes=changes,
         )
     return web.json_response({"agent": agent_json(await _one(request, agent_id))})
+
+
+def _endpoint_of(request: web.Request, agent_id: int, data: dict[str, Any]) -> str | None:
+    """The checked `phone_endpoint` of an agent update, before anything changes: only an admin sets it
+    (it decides whose phone rings for a call)."""
+    user = current_user(request)
+    if not can(user.role, Action.ROUTING_RULES):
+        log.info("user %s may not set agent %s's phone endpoint", user.id, agent_id)
+        raise web.HTTPForbidden(reason="only an admin sets phone endpoints")
+    try:
+        return phone_endpoint(data["phone_endpoint"])
+    except DomainError as exc:
+        log.info("phone endpoint for agent %s refused: %s", agent_id, exc.message)
+        raise
 
 
 SKILL_LISTS = ("branches", "languages", "products", "channels")

@@ -14,6 +14,8 @@ async function update(row, body) {
     row.querySelector(".agent-capacity").value = data.agent.capacity;
     row.querySelector(".agent-chats").textContent = data.agent.chats;
     row.querySelector(".agent-today").textContent = data.agent.assignments_today;
+    const endpoint = row.querySelector(".agent-endpoint");
+    if (endpoint) endpoint.value = data.agent.phone_endpoint || "";
   } catch (e) {
     error.textContent = e.message;
     error.hidden = false;
@@ -27,6 +29,9 @@ for (const row of document.querySelectorAll("#agents tr[data-agent]")) {
   const saveCapacity = () => update(row, { capacity: Number(capacity.value), chats_during_call: during.checked });
   capacity.addEventListener("change", saveCapacity);
   during.addEventListener("change", saveCapacity);
+  // admins only: what the phone system dials for the agent's calls (empty: no calls)
+  const endpoint = row.querySelector(".agent-endpoint");
+  if (endpoint) endpoint.addEventListener("change", () => update(row, { phone_endpoint: endpoint.value.trim() || null }));
 }
 
 document.getElementById("dry-run").addEventListener("submit", async (event) => {
