@@ -141,7 +141,10 @@ if (hoursForm) {
   branch.addEventListener("change", async () => {
     say("", true);
     if (!branch.value) return;
-    const data = await api("/api/v1/routing/rules", undefined, T.error);
+    hoursForm.setAttribute("aria-busy", "true"); // what the server has is on its way: don't type yet
+    const data = await api("/api/v1/routing/rules", undefined, T.error).finally(() =>
+      hoursForm.setAttribute("aria-busy", "false"),
+    );
     const hours = data.hours.find((h) => String(h.branch_id) === branch.value) || {};
     document.getElementById("hours-timezone").value = hours.timezone || "Europe/Chisinau";
     for (const input of hoursForm.querySelectorAll(".hours-day")) {
