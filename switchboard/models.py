@@ -6,7 +6,7 @@ from channels import accounts_model as channel_accounts_model
 from channels import webchat_model
 from crm_core import models as crm_models
 from crm_core import tasks_model
-from inbox import canned_model, notifications_model
+from inbox import calls_model, canned_model, notifications_model
 from inbox import models as inbox_models
 from router import tables as router_tables
 from switchboard import accounts_model, audit_model, jobs_model
@@ -17,6 +17,7 @@ metadata = Base.metadata
 __all__ = [
     "accounts_model",
     "audit_model",
+    "calls_model",
     "canned_model",
     "channel_accounts_model",
     "crm_models",
