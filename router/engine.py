@@ -326,6 +326,15 @@ class Router:
                 select(AgentState.phone_endpoint).where(AgentState.user_id == agent_id)
             )
 
+    async def agent_by_endpoint(self, endpoint: str | None) -> int | None:
+        """Whose phone is `endpoint` (`PJSIP/1001`): the AMI side names agents by the channel it rings."""
+        if not endpoint:
+            return None
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(AgentState.user_id).where(AgentState.phone_endpoint == endpoint)
+            )
+
     async def _update_agent(self, agent_id: int, **values: Any) -> None:
         now, cfg = self._clock(), await self.config.current()
 

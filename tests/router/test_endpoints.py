@@ -53,6 +53,8 @@ async def test_an_agent_keeps_one_endpoint_of_their_own(router: Router, sessions
     a, b = await add_agents(router, sessions, 2)
     assert await router.set_endpoint(a, " PJSIP/1001 ") == "PJSIP/1001"
     assert await router.endpoint(a) == "PJSIP/1001"
+    assert await router.agent_by_endpoint("PJSIP/1001") == a
+    assert await router.agent_by_endpoint("PJSIP/1002") is None and await router.agent_by_endpoint("") is None
     assert await router.set_endpoint(a, "PJSIP/1001") == "PJSIP/1001"  # saving it again is fine
     with pytest.raises(Conflict):
         await router.set_endpoint(b, "PJSIP/1001")
