@@ -1,4 +1,5 @@
-"""Notifications: a colleague @mentioned in a private note hears about it.
+"""Notifications: a colleague @mentioned in a private note hears about it; an agent hears of a call they
+missed (`inbox.calls` makes those, with the callback task).
 
 `notify_mentions()` runs inside the note's own transaction (`Inbox.send`), so the note and its
 notifications commit together; `publish()` then puts one `inbox.notification` event per person on the
@@ -24,6 +25,7 @@ from switchboard.permissions import Role
 
 TOPIC = "inbox.notification"
 MENTION = "mention"
+MISSED_CALL = "missed_call"
 # `@ion.popescu` but not `ion@example.com`; usernames are `[a-z0-9][a-z0-9._-]{2,63}`.
 MENTION_RE = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9._-]{2,63})")
 MAX_MENTIONS = 20

@@ -17,8 +17,13 @@ from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from channels.accounts import Adapters
+from channels.asterisk.agi import AgiServer, start_agi_server
+from channels.asterisk.ami import AmiConnection
+from channels.asterisk.leader import AmiLeader
 from channels.providers import PROVIDERS
 from channels.secrets import SecretBox
+from inbox.calls import CallLog
+from inbox.calls_routing import CallRouting
 from inbox.delivery import Delivery
 from inbox.media import MediaFetch
 from inbox.routing import Routing
@@ -175,6 +180,48 @@ async def _poll_mailboxes(app: web.Application, adapters: Adapters) -> None:
         await asyncio.sleep(app[keys.SETTINGS].email_poll_seconds)
 
 
+async def _telephony(app: web.Application) -> AsyncIterator[None]:
+    """Asterisk. Every process answers FastAGI when `agi_enabled` ("who takes this call"), and every
+    process keeps its own AMI connection when `ami_host` is set (click-to-call and spy are sent on it), but
+    only one process at a time writes calls from the event stream: among those that run the worker, the
+    one holding the AMI advisory lock. The others follow the stream on standby, so a takeover finishes the
+    calls the old leader left open (call records are keyed by Linkedid: nothing is written twice)."""
+    settings = app[keys.SETTINGS]
+    inbox, router = app[keys.INBOX], app[keys.ROUTER]
+    call_log = CallLog(
+        inbox,
+        router,
+        app[keys.SESSIONS],
+        app[keys.BUS],
+        recordings_dir=settings.recordings_dir,
+        standby=True,
+    )
+    app[keys.CALL_LOG] = call_log
+    app[keys.AMI] = None
+    connection: AmiConnection | None = None
+    leading: asyncio.Task[None] | None = None
+    agi: AgiServer | None = None
+    if settings.ami_host:
+        connection = AmiConnection.from_settings(settings, call_log.on_call_event)
+        await connection.start()
+        app[keys.AMI] = connection
+        if settings.run_worker:
+            leader = AmiLeader(settings.database_url, f"ami:{settings.ami_host}:{settings.ami_port}")
+            leading = asyncio.create_task(leader.run(call_log.lead), name="ami-leader")
+    if settings.agi_enabled:
+        routing = CallRouting(inbox, router)
+        agi = await start_agi_server(settings, routing.route_call, routing.release)
+    yield
+    if agi is not None:
+        await agi.close()
+    if leading is not None:
+        leading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leading
+    if connection is not None:
+        await connection.stop()
+
+
 async def _worker(app: web.Application) -> AsyncIterator[None]:
     worker = Worker.from_settings(app[keys.SETTINGS], app[keys.SESSIONS], app[keys.JOBS])
     app[keys.WORKER] = worker
@@ -224,6 +271,6 @@ def build_app(settings: Settings) -> web.Application:
     setup_templates(app)
     setup_routes(app)
     setup_live(app)
-    app.cleanup_ctx.extend([_database, _bus, _inbox, _channels, _worker, _housekeeping])
+    app.cleanup_ctx.extend([_database, _bus, _inbox, _channels, _telephony, _worker, _housekeeping])
     setup_webchat(app, before=_worker)
     return app

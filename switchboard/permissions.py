@@ -29,6 +29,10 @@ class Action(StrEnum):
     AUDIT_VIEW = "audit.view"
     CANNED_MANAGE = "canned.manage"
     TASKS_VIEW = "tasks.view"  # "My tasks"; which tasks: crm_core.tasks.may_act
+    CALLS_VIEW = "calls.view"  # the call list (CDR) and its CSV export
+    CALLS_MONITOR = "calls.monitor"  # listen / whisper / barge into a live call
+    CALLS_DIAL = "calls.dial"  # click-to-call from the person's own phone
+    CALLS_RECORDING = "calls.recording"  # which recordings: webui.views.calls.may_listen
 
 
 _ALL = frozenset(Role)
@@ -51,6 +55,10 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.AUDIT_VIEW: frozenset({_A}),
     Action.CANNED_MANAGE: frozenset({_A, _S}),
     Action.TASKS_VIEW: frozenset({_A, _S, _G}),
+    Action.CALLS_VIEW: frozenset({_A, _S}),
+    Action.CALLS_MONITOR: frozenset({_A, _S}),
+    Action.CALLS_DIAL: frozenset({_A, _S, _G}),
+    Action.CALLS_RECORDING: frozenset({_A, _S, _G}),
 }
 
 

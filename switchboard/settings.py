@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     ami_reconnect_max_seconds: float = Field(
         30.0, gt=0, description="Longest wait between AMI reconnect attempts (backoff doubles up to it)."
     )
+    ami_originate_context: str = Field(
+        "outbound",
+        pattern=r"^[A-Za-z0-9_-]{1,80}$",
+        description="Dialplan context a click-to-call runs in once the agent answers (dials the customer's "
+        "E.164 digits without `+`).",
+    )
     recordings_dir: Path | None = Field(
         None,
         description="Where the hub sees Asterisk's MixMonitor recordings (shared with the PBX). "

@@ -9,7 +9,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.accounts import Adapters
+from channels.asterisk.ami import AmiConnection
 from channels.secrets import SecretBox
+from inbox.calls import CallLog
 from inbox.delivery import Delivery
 from inbox.service import Inbox
 from router.engine import Router
@@ -36,5 +38,9 @@ CHANNEL_ADAPTERS = web.AppKey("channel_adapters", Adapters)
 CHANNEL_SECRETS = web.AppKey("channel_secrets", SecretBox)
 ROUTER = web.AppKey("router", Router)
 ROUTE_SPECS = web.AppKey("route_specs", dict[str, "RouteSpec"])
+# telephony: this process's AMI connection (None when `ami_host` is unset) for click-to-call and spy, and
+# the call log its events feed (only in the process that holds the AMI leadership)
+AMI = web.AppKey[AmiConnection | None]("ami")
+CALL_LOG = web.AppKey("call_log", CallLog)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

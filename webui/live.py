@@ -5,7 +5,9 @@ The bus has no history (a tab that was away misses what happened meanwhile), so 
 passes `?after=<last message id it saw>` and first gets the catch-up from the database, then the live
 events. The subscription is opened before the catch-up is read, so nothing falls between the two; a
 message in both is sent once. Every frame is JSON: `{"type": "message" | "status" | "conversation" |
-"typing" | "removed" | "resync" | "ready" | "notification", ...}`; a notification goes only to its person.
+"typing" | "removed" | "resync" | "ready" | "notification" | "call", ...}`; a notification and a call (the
+screen pop of the agent whose phone rings) go only to their person. `?only=personal` (the pages other than
+the inbox) carries just those two, with no catch-up.
 
 The tab says one thing back: `{"type": "typing", "conversation_id": N}` while the agent types a reply,
 which shows "typing…" to the customer when they last wrote from the web chat and the agent may see the
@@ -40,6 +42,8 @@ CATCHUP_PAGE = 500
 CATCHUP_MAX = 5000  # further behind than this, the tab reloads its lists instead ("resync")
 WATCHED_AT_START = 200  # conversations the tab probably shows, so it can be told when one leaves its view
 NOTIFICATION_TOPIC = "inbox.notification"
+CALL_TOPIC = "inbox.call"  # inbox.calls.CALL_TOPIC
+_PERSONAL = {NOTIFICATION_TOPIC: "notification", CALL_TOPIC: "call"}
 TYPING_EVERY = 1.0  # seconds: the tab sends "typing" every 2 s; faster than this per conversation is dropped
 TYPING_REMEMBERED = 64  # conversations whose last "typing" one feed remembers
 _FRAME_TYPES = {
@@ -95,12 +99,18 @@ async def live_feed(request: web.Request) -> web.StreamResponse:
     if not ws.can_prepare(request).ok:
         raise web.HTTPUpgradeRequired(reason="WebSocket upgrade expected", headers={"Upgrade": "websocket"})
     after = _after(request)
+    personal = request.query.get("only") == "personal"
     sockets = request.app.get(LIVE_SOCKETS)
     if sockets is None:
         raise RuntimeError("setup_live(app) was not called by the composition root")
     user = current_user(request)
     feed = _Feed(
-        ws, Viewer(user.id, user.role, user.branch_id), request.app[keys.INBOX], after, request.app[keys.BUS]
+        ws,
+        Viewer(user.id, user.role, user.branch_id),
+        request.app[keys.INBOX],
+        0 if personal else after,
+        request.app[keys.BUS],
+        personal=personal,
     )
     await ws.prepare(request)
     sockets.add(ws)
@@ -135,9 +145,17 @@ class _Feed:
     """What one tab is sent: only conversations its viewer may see, each catch-up message once."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, viewer: Viewer, inbox: Inbox, after: int, bus: EventBus
+        self,
+        ws: web.WebSocketResponse,
+        viewer: Viewer,
+        inbox: Inbox,
+        after: int,
+        bus: EventBus,
+        *,
+        personal: bool = False,
     ) -> None:
         self.ws = ws
+        self.personal = personal  # only the viewer's own notifications and calls
         self.after = after
         self.viewer = viewer
         self.inbox = inbox
@@ -147,6 +165,9 @@ class _Feed:
         self.watched: set[int] = set()  # conversations the tab shows, told when they leave its view
 
     async def start(self) -> None:
+        if self.personal:
+            await self.ws.send_json({"type": "ready"})
+            return
         listed = await self.inbox.conversations(self.viewer, status=None, limit=WATCHED_AT_START)
         self.watched.update(c["id"] for c in listed)
         if self.after > 0:
@@ -219,10 +240,13 @@ class _Feed:
             await self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"feed ended")
 
     def _frame(self, topic: str, data: dict[str, Any]) -> dict[str, Any] | None:
-        if topic == NOTIFICATION_TOPIC:  # personal: only the sockets of the person it is for
-            if data.get("user_id") != self.viewer.user_id or not isinstance(data.get("notification"), dict):
+        personal = _PERSONAL.get(topic)
+        if personal is not None:  # only the sockets of the person it is for
+            if data.get("user_id") != self.viewer.user_id or not isinstance(data.get(personal), dict):
                 return None
-            return {"type": "notification", "notification": data["notification"]}
+            return {"type": personal, personal: data[personal]}
+        if self.personal:
+            return None
         kind = _FRAME_TYPES.get(topic)
         conversation = data.get("conversation")
         if kind is None or not isinstance(conversation, dict) or "id" not in conversation:

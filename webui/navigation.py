@@ -21,6 +21,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem(N_("Home"), "/", "home", Action.HOME_VIEW),
     NavItem(N_("Inbox"), "/inbox", "messages", Action.INBOX_VIEW),
     NavItem(N_("My tasks"), "/tasks", "checklist", Action.TASKS_VIEW),
+    NavItem(N_("Calls"), "/calls", "phone", Action.CALLS_VIEW),
     NavItem(N_("Canned replies"), "/inbox/canned", "message-bolt", Action.CANNED_MANAGE),
     NavItem(N_("Contacts"), "/contacts", "address-book", Action.CONTACTS_VIEW),
     NavItem(N_("Deals"), "/deals", "layout-kanban", Action.DEALS_VIEW),

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from switchboard.permissions import Action
 from webui import keys, metrics
+from webui.routes_calls import CALL_ROUTES
 from webui.routes_channels import CHANNEL_ROUTES
 from webui.routes_inbox import INBOX_ROUTES
 from webui.routes_inbox_tools import INBOX_TOOLS_ROUTES
@@ -107,6 +108,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     + WEBHOOK_ROUTES
     + ROUTING_ROUTES
     + TASK_ROUTES
+    + CALL_ROUTES
 )
 
 STATIC_ROUTE = "static"
