@@ -29,6 +29,7 @@ from router.model import (
     AgentView,
     Decision,
     ItemKind,
+    LoggedDecision,
     Presence,
     Reason,
     RouterSettings,
@@ -39,7 +40,7 @@ from router.model import (
 )
 from router.periodic import PeriodicPass
 from router.rules import RoutingRule
-from router.tables import AgentState
+from router.tables import AgentState, RoutingDecision
 from switchboard.accounts_model import User
 from switchboard.errors import N_, Conflict, Invalid
 
@@ -370,6 +371,39 @@ class Router(PeriodicPass):
             last_heartbeat=state.last_heartbeat,
             phone_endpoint=state.phone_endpoint,
         )
+
+    async def decisions(
+        self, *, kind: str | None = None, item_id: str | None = None, limit: int = 50
+    ) -> list[LoggedDecision]:
+        """The decision log, newest first: one item's whole history, or the latest across the hub."""
+        query = (
+            select(RoutingDecision, User.full_name, User.username)
+            .outerjoin(User, User.id == RoutingDecision.agent_id)
+            .order_by(RoutingDecision.id.desc())
+            .limit(max(1, min(limit, 500)))
+        )
+        if kind is not None:
+            query = query.where(RoutingDecision.kind == kind)
+        if item_id is not None:
+            query = query.where(RoutingDecision.item_id == item_id)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            LoggedDecision(
+                id=row.id,
+                kind=row.kind,
+                item_id=row.item_id,
+                agent_id=row.agent_id,
+                agent_name=(full_name or username) if row.agent_id is not None else None,
+                reason=row.reason,
+                skipped=tuple(row.skipped or ()),
+                load_before=row.load_before,
+                load_after=row.load_after,
+                capacity=row.capacity,
+                at=row.at,
+            )
+            for row, full_name, username in rows
+        ]
 
     # --- rules and hours -----------------------------------------------------------------------------
 

@@ -198,6 +198,23 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class LoggedDecision:
+    """One stored routing decision, to explain later who got an item and why."""
+
+    id: int
+    kind: str
+    item_id: str
+    agent_id: int | None
+    agent_name: str | None
+    reason: str
+    skipped: tuple[int, ...]
+    load_before: int | None
+    load_after: int | None
+    capacity: int | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
 class AgentView:
     """One agent as supervisors see them."""
 

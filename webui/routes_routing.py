@@ -34,6 +34,13 @@ ROUTING_ROUTES: tuple[RouteSpec, ...] = (
         Action.ROUTING_MANAGE,
         sample=_ONE,
     ),
+    RouteSpec(
+        "GET",
+        "/api/v1/routing/decisions",
+        routing.decisions_api,
+        "api_routing_decisions",
+        Action.ROUTING_MANAGE,
+    ),
     RouteSpec("GET", "/api/v1/routing/rules", routing.rules_api, "api_routing_rules", Action.ROUTING_MANAGE),
     RouteSpec(
         "POST", "/api/v1/routing/rules", routing.rule_save_api, "api_routing_rule_save", Action.ROUTING_RULES

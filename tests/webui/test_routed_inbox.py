@@ -338,3 +338,28 @@ async def automatic_messages(
     async with sessions() as db:
         rows = await db.scalars(select(Message).where(Message.conversation_id == conversation_id))
         return [m for m in rows if (m.meta or {}).get("automatic") == "off_hours"]
+
+
+async def test_the_decision_log_explains_who_got_a_conversation_and_why(
+    routed_client: TestClient, routed_app: web.Application, make_user: MakeUser
+) -> None:
+    ana = await make_user(Role.AGENT, username="ana_log")
+    router = routed_app[keys.ROUTER]
+    await router.set_presence(ana.id, "online")
+    got = await routed_app[keys.INBOX].ingest(chat("ion"))
+    await drain(routed_app)
+    boss = await make_user(Role.SUPERVISOR)
+    await login(routed_client, boss.username)
+    answer = await routed_client.get(
+        "/api/v1/routing/decisions", params={"kind": "chat", "item_id": str(got.conversation_id)}
+    )
+    assert answer.status == 200
+    [decision] = (await answer.json())["decisions"]
+    assert (decision["agent_id"], decision["agent"], decision["reason"]) == (ana.id, "Ana_Log", "least_busy")
+    assert decision["load_before"] == 0 and decision["load_after"] == 1
+    page = await (await routed_client.get("/routing")).text()
+    assert f'href="/inbox/{got.conversation_id}"' in page and 'data-reason="least_busy"' in page
+    bad = await routed_client.get("/api/v1/routing/decisions", params={"kind": "fax"})
+    assert bad.status == 422
+    await login(routed_client, ana.username)
+    assert (await routed_client.get("/api/v1/routing/decisions")).status == 403

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from router.hours import WorkingHours
-from router.model import AgentView, Presence, RoutingRequest, Skills, phone_endpoint
+from router.model import AgentView, LoggedDecision, Presence, RoutingRequest, Skills, phone_endpoint
 from router.rules import RoutingRule
 from switchboard import accounts, audit
 from switchboard.audit import AuditAction, Category
@@ -24,6 +24,7 @@ from webui.views.inbox import _json_object
 log = logging.getLogger(__name__)
 
 MAX_CAPACITY = 50
+DESK_DECISIONS = 30
 CHANNEL_CHOICES = (
     "webchat",
     "telegram",
@@ -117,6 +118,7 @@ async def routing_page(request: web.Request) -> web.StreamResponse:
         "branch_names": {b.id: b.name for b in branches},
         "channels": CHANNEL_CHOICES,
         "max_capacity": MAX_CAPACITY,
+        "decisions": await router.decisions(limit=DESK_DECISIONS),
         "reply_languages": (("ro", "Română"), ("en", "English"), ("ru", "Русский")),
     }
     return await render("routing.html", request, context)
@@ -186,6 +188,39 @@ def _endpoint_of(request: web.Request, agent_id: int, data: dict[str, Any]) -> s
     except DomainError as exc:
         log.info("phone endpoint for agent %s refused: %s", agent_id, exc.message)
         raise
+
+
+def decision_json(decision: LoggedDecision) -> dict[str, Any]:
+    return {
+        "id": decision.id,
+        "kind": decision.kind,
+        "item_id": decision.item_id,
+        "agent_id": decision.agent_id,
+        "agent": decision.agent_name,
+        "reason": decision.reason,
+        "skipped": list(decision.skipped),
+        "load_before": decision.load_before,
+        "load_after": decision.load_after,
+        "capacity": decision.capacity,
+        "at": decision.at.isoformat(),
+    }
+
+
+async def decisions_api(request: web.Request) -> web.StreamResponse:
+    """`GET /api/v1/routing/decisions?kind=chat&item_id=42&limit=50`: the decision log, newest first — one
+    conversation's or call's routing history (who got it, who let it time out, why), or the hub's latest."""
+    kind = request.query.get("kind") or None
+    if kind not in (None, "chat", "call"):
+        raise Invalid(N_("Choose chat or call."), field="kind")
+    item_id = request.query.get("item_id") or None
+    if item_id is not None and len(item_id) > 120:
+        raise Invalid(N_("Choose from the list."), field="item_id")
+    try:
+        limit = int(request.query.get("limit", "50"))
+    except ValueError:
+        raise Invalid(N_("Enter a whole number."), field="limit") from None
+    found = await request.app[keys.ROUTER].decisions(kind=kind, item_id=item_id, limit=limit)
+    return web.json_response({"decisions": [decision_json(d) for d in found]})
 
 
 SKILL_LISTS = ("branches", "languages", "products", "channels")

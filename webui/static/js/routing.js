@@ -212,4 +212,46 @@ async function refresh() {
     row.querySelector(".agent-on-call").hidden = !agent.on_call;
   }
 }
-setInterval(refresh, REFRESH_MS);
+// The decision log: who got what and why, newest first, in the supervisor's words and clock.
+const decisions = document.querySelector("#decisions tbody");
+function decisionRow(d) {
+  const row = document.createElement("tr");
+  row.dataset.id = d.id;
+  const when = document.createElement("td");
+  when.className = "text-nowrap";
+  when.textContent = new Date(d.at).toLocaleTimeString();
+  const item = document.createElement("td");
+  if (d.kind === "chat") {
+    const link = document.createElement("a");
+    link.href = `/inbox/${encodeURIComponent(d.item_id)}`;
+    link.textContent = `${T.chat} #${d.item_id}`;
+    item.append(link);
+  } else {
+    item.textContent = `${T.call} ${d.item_id}`;
+  }
+  const agent = document.createElement("td");
+  agent.textContent = d.agent || "—";
+  const why = document.createElement("td");
+  why.textContent = T.reasons[d.reason] || d.reason;
+  row.append(when, item, agent, why);
+  return row;
+}
+async function refreshDecisions() {
+  if (document.hidden) return;
+  try {
+    const data = await api("/api/v1/routing/decisions?limit=30", undefined, T.error);
+    if (data.decisions.length) decisions.replaceChildren(...data.decisions.map(decisionRow));
+  } catch {
+    // the next round tries again
+  }
+}
+for (const cell of document.querySelectorAll("#decisions .decision-reason")) {
+  cell.textContent = T.reasons[cell.dataset.reason] || cell.dataset.reason;
+}
+for (const time of document.querySelectorAll("#decisions time")) {
+  time.textContent = new Date(time.getAttribute("datetime")).toLocaleTimeString();
+}
+setInterval(() => {
+  refresh();
+  refreshDecisions();
+}, REFRESH_MS);
