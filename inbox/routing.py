@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from crm_core import tasks
 from crm_core.models import Contact
@@ -25,6 +25,14 @@ from switchboard.jobs import JobContext, JobRegistry
 log = logging.getLogger(__name__)
 OFF_HOURS = "off_hours"
 NOTE_EXCERPT = 300
+
+
+def _with_contact(conversation_id: int) -> Select[Conversation, Contact]:
+    return (
+        select(Conversation, Contact)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.id == conversation_id)
+    )
 
 
 def callback_key(conversation_id: int) -> str:
@@ -50,13 +58,7 @@ class Routing:
         """What the router needs to know about a conversation: channel, branch, the customer's language and
         responsible expert, the last agent who wrote to them, and its priority."""
         async with self.inbox.sessions() as session:
-            row = (
-                await session.execute(
-                    select(Conversation, Contact)
-                    .join(Contact, Contact.id == Conversation.contact_id)
-                    .where(Conversation.id == conversation_id)
-                )
-            ).first()
+            row = (await session.execute(_with_contact(conversation_id))).first()
             if row is None:
                 return None
             conversation, contact = row
@@ -111,13 +113,7 @@ class Routing:
         router gives the conversation to someone) and the admin's off-hours reply, each at most once."""
         opens = await self.router.opens_at(request.branch_id)
         async with self.inbox.sessions() as session, session.begin():
-            row = (
-                await session.execute(
-                    select(Conversation, Contact)
-                    .join(Contact, Contact.id == Conversation.contact_id)
-                    .where(Conversation.id == conversation_id)
-                )
-            ).first()
+            row = (await session.execute(_with_contact(conversation_id))).first()
             if row is None:
                 return
             conversation, contact = row

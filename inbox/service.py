@@ -186,20 +186,20 @@ _EVENT_COLUMNS = tuple(
     _CONVERSATIONS.c[name]
     for name in ("id", "contact_id", "status", "assignee_id", "branch_id", "unread", "last_inbound_channel")
 )
+# the customer's unresolved conversation if there is one (at most one: a partial unique index), else the
+# latest: reopening an older one next to an open one would break that index
+_CUSTOMERS_THREAD = (
+    select(_CONVERSATIONS.c.id)
+    .where(_CONVERSATIONS.c.contact_id == bindparam("b_contact_id"))
+    .order_by(case((_CONVERSATIONS.c.status == "resolved", 1), else_=0), _CONVERSATIONS.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
 # Built once with bound parameters: statements built with inline values cost more CPU than they take to
 # run, and these run for every inbound message.
 _TOUCH_CONVERSATION = (
     update(_CONVERSATIONS)
-    .where(
-        _CONVERSATIONS.c.id
-        == select(_CONVERSATIONS.c.id)
-        .where(_CONVERSATIONS.c.contact_id == bindparam("b_contact_id"))
-        # the customer's unresolved conversation if there is one (at most one: a partial unique index),
-        # else the latest: reopening an older one next to an open one would break that index
-        .order_by(case((_CONVERSATIONS.c.status == "resolved", 1), else_=0), _CONVERSATIONS.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    .where(_CONVERSATIONS.c.id == _CUSTOMERS_THREAD)
     .values(
         last_inbound_channel=bindparam("channel"),
         last_inbound_account=bindparam("account"),
@@ -218,14 +218,7 @@ _OPEN_CONVERSATION = insert(_CONVERSATIONS).returning(*_EVENT_COLUMNS)
 # replies go to: the call's own item (written when it ends) does that
 _REOPEN_FOR_CALL = (
     update(_CONVERSATIONS)
-    .where(
-        _CONVERSATIONS.c.id
-        == select(_CONVERSATIONS.c.id)
-        .where(_CONVERSATIONS.c.contact_id == bindparam("b_contact_id"))
-        .order_by(case((_CONVERSATIONS.c.status == "resolved", 1), else_=0), _CONVERSATIONS.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    .where(_CONVERSATIONS.c.id == _CUSTOMERS_THREAD)
     .values(
         last_activity_at=bindparam("now", type_=_CONVERSATIONS.c.last_activity_at.type),
         status="open",

@@ -197,20 +197,14 @@ class RouterCore:
     ) -> Decision:
         """A call gets no item (the dialplan's off-hours branch answers it); a chat waits in the queue,
         its overflow clock starting at the next opening."""
-        if request.kind == ItemKind.CALL:
-            decision_id = await store.log(
-                session,
-                kind=request.kind,
-                item_id=request.item_id,
-                agent_id=None,
-                reason=Reason.OFF_HOURS,
-                at=now,
+        if request.kind != ItemKind.CALL:
+            opens = cfg.opens_at(request.branch_id, now) or now
+            row, new = await store.open_item(session, request, now, opens)
+            if not new:
+                return current_decision(row)
+            await store.set_item(
+                session, row.id, status=Status.QUEUED, off_hours=True, reason=Reason.OFF_HOURS
             )
-            return Decision(request, None, Reason.OFF_HOURS, decision_id=decision_id)
-        row, new = await store.open_item(session, request, now, cfg.opens_at(request.branch_id, now) or now)
-        if not new:
-            return current_decision(row)
-        await store.set_item(session, row.id, status=Status.QUEUED, off_hours=True, reason=Reason.OFF_HOURS)
         decision_id = await store.log(
             session,
             kind=request.kind,

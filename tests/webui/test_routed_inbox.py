@@ -23,7 +23,7 @@ from switchboard import accounts
 from switchboard.app import build_app
 from switchboard.permissions import Role
 from switchboard.settings import Settings
-from tests.conftest import MakeUser, login, page_csrf
+from tests.conftest import MakeUser, Person, login, page_csrf
 from tests.router.conftest import add_branch
 from webui import keys
 
@@ -56,17 +56,21 @@ async def assignee(sessions: async_sessionmaker[AsyncSession], conversation_id: 
     return conversation.assignee_id
 
 
+async def two_online_agents_with_room_for_one(app: web.Application, make_user: MakeUser) -> list[Person]:
+    agents = [await make_user(Role.AGENT), await make_user(Role.AGENT)]
+    for agent in agents:
+        await app[keys.ROUTER].set_capacity(agent.id, 1, False)
+        await app[keys.ROUTER].set_presence(agent.id, "online")
+    return agents
+
+
 async def test_new_conversations_go_to_free_agents_then_wait_then_follow_freed_capacity(
     routed_client: TestClient,
     routed_app: web.Application,
     sessions: async_sessionmaker[AsyncSession],
     make_user: MakeUser,
 ) -> None:
-    router = routed_app[keys.ROUTER]
-    ana, bob = await make_user(Role.AGENT), await make_user(Role.AGENT)
-    for agent in (ana, bob):
-        await router.set_capacity(agent.id, 1, False)
-        await router.set_presence(agent.id, "online")
+    ana, bob = await two_online_agents_with_room_for_one(routed_app, make_user)
     inbox = routed_app[keys.INBOX]
     got = [await inbox.ingest(chat(v)) for v in ("ion", "maria", "vasile")]
     assert await assignee(sessions, got[0].conversation_id) is None  # routed by the job, not inline
@@ -247,11 +251,7 @@ async def test_a_supervisor_pins_a_conversation_to_a_busy_agent_and_agents_may_n
     sessions: async_sessionmaker[AsyncSession],
     make_user: MakeUser,
 ) -> None:
-    router = routed_app[keys.ROUTER]
-    ana, bob = await make_user(Role.AGENT), await make_user(Role.AGENT)
-    for agent in (ana, bob):
-        await router.set_capacity(agent.id, 1, False)
-        await router.set_presence(agent.id, "online")
+    ana, bob = await two_online_agents_with_room_for_one(routed_app, make_user)
     inbox = routed_app[keys.INBOX]
     first, second = await inbox.ingest(chat("ion")), await inbox.ingest(chat("maria"))
     await drain(routed_app)
