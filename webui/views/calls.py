@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import hdrs, web
+from aiohttp.abc import AbstractStreamWriter
+from multidict import CIMultiDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,6 +71,7 @@ RESULT_LABELS: dict[str, str] = {
     "live": N_("Live"),
 }
 DIRECTION_LABELS: dict[str, str] = {"in": N_("Inbound"), "out": N_("Outbound")}
+HUNG_UP_LABELS: dict[str, str] = {"customer": N_("Customer"), "agent": N_("Agent")}
 MODE_LABELS: dict[str, str] = {"listen": N_("Listen"), "whisper": N_("Whisper"), "barge": N_("Barge in")}
 
 
@@ -158,6 +161,31 @@ def recording_path(recordings_dir: Path | None, name: str | None) -> Path | None
     return path
 
 
+class RecordingResponse(web.FileResponse):
+    """aiohttp reads If-Range only as a date: an entity tag there is ignored, so a player resuming with the
+    ETag of a file that has changed since (a recording still being written) would get a piece of the new
+    file spliced onto the old. Here an If-Range entity tag that is not the file's current, strong ETag
+    drops the Range and the whole file is sent (200), as RFC 9110 section 13.1.5 asks."""
+
+    def __init__(self, path: Path, headers: Mapping[str, str]) -> None:
+        super().__init__(path, headers=headers)
+        self._recording = path
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        if_range = request.headers.get(hdrs.IF_RANGE, "").strip()
+        if if_range and hdrs.RANGE in request.headers and request.if_range is None:
+            try:
+                st = self._recording.stat()
+                current = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+            except OSError:
+                current = ""
+            if if_range != current:
+                headers = CIMultiDict(request.headers)
+                del headers[hdrs.RANGE]
+                request = request.clone(headers=headers)
+        return await super().prepare(request)
+
+
 def _is_first_read(request: web.Request) -> bool:
     """A player's first request (no range, or from byte 0), not each seek: what the audit log counts."""
     header = request.headers.get(hdrs.RANGE, "").replace(" ", "")
@@ -195,7 +223,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
         hdrs.CACHE_CONTROL: "private, no-store",
         "X-Content-Type-Options": "nosniff",
     }
-    return web.FileResponse(path, headers=headers)
+    return RecordingResponse(path, headers)
 
 
 # --- the call list -----------------------------------------------------------------------------------------
@@ -275,8 +303,25 @@ class CallFilters:
         return urlencode({k: v for k, v in values.items() if v})
 
 
+def _number_digits(typed: str, region: str) -> str | None:
+    """What the number filter looks for in the customer's E.164 number: a whole number as typed locally
+    (`069 123 456`) becomes its E.164 digits; a piece of one loses its trunk or international zeros."""
+    if not typed:
+        return None
+    whole = normalise_phone(typed, region)
+    if whole is not None:
+        return whole.lstrip("+")
+    return "".join(ch for ch in typed if ch.isdigit()).lstrip("0") or None
+
+
 async def _list(
-    db: AsyncSession, user: CurrentUser, filters: CallFilters, *, limit: int, offset: int
+    db: AsyncSession,
+    user: CurrentUser,
+    filters: CallFilters,
+    region: str,
+    *,
+    limit: int,
+    offset: int,
 ) -> list[CallView]:
     since, until = filters.window()
     return await calls.list_calls(
@@ -286,7 +331,7 @@ async def _list(
         agent_id=filters.agent_id,
         direction=filters.direction,
         result=filters.result,
-        number=filters.number or None,
+        number=_number_digits(filters.number, region),
         branch_id=branch_scope(user),
         limit=limit,
         offset=offset,
@@ -332,8 +377,9 @@ async def _page(request: web.Request, error: DomainError | None = None) -> web.R
         _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         return await _page(request, exc)
     offset = (filters.page - 1) * PAGE_SIZE
+    region = request.app[keys.SETTINGS].default_region
     async with request.app[keys.SESSIONS]() as db:
-        rows = await _list(db, user, filters, limit=PAGE_SIZE + 1, offset=offset)
+        rows = await _list(db, user, filters, region, limit=PAGE_SIZE + 1, offset=offset)
         people = await _people(db, user)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -356,7 +402,6 @@ async def _page(request: web.Request, error: DomainError | None = None) -> web.R
         "own_endpoint": own_endpoint,
         "prev_query": filters.query(page=filters.page - 1) if filters.page > 1 else None,
         "next_query": filters.query(page=filters.page + 1) if more else None,
-        "csv_query": filters.query(page=""),
         "error": i18n.translate_error(error.message, error.params) if error else None,
         "error_field": error.field if error else None,
     }
@@ -409,7 +454,7 @@ def _csv_row(call: CallView, zone: dt.tzinfo) -> list[object]:
         round(call.talk_seconds or 0),
         _local(call.answered_at, zone),
         _local(call.ended_at, zone),
-        call.hung_up_by or "",
+        i18n.gettext(HUNG_UP_LABELS[call.hung_up_by]) if call.hung_up_by in HUNG_UP_LABELS else "",
         i18n.gettext("yes") if call.has_recording else "",
         call.conversation_id or "",
         call.linkedid,
@@ -429,6 +474,7 @@ async def calls_csv(request: web.Request) -> web.StreamResponse:
     batches, UTF-8 with a BOM so that Excel reads Cyrillic and Romanian names; times in the user's zone."""
     user = current_user(request)
     filters = CallFilters.parse(request.query)
+    region = request.app[keys.SETTINGS].default_region
     stamp = dt.datetime.now(filters.zone).strftime("%Y%m%d-%H%M")
     response = web.StreamResponse(
         headers={
@@ -439,7 +485,7 @@ async def calls_csv(request: web.Request) -> web.StreamResponse:
         }
     )
     async with request.app[keys.SESSIONS]() as db:
-        first = await _list(db, user, filters, limit=CSV_BATCH, offset=0)
+        first = await _list(db, user, filters, region, limit=CSV_BATCH, offset=0)
     await response.prepare(request)
     await response.write("\ufeff".encode() + _csv_lines([_csv_header()]))
     batch, offset, written = first, 0, 0
@@ -451,7 +497,7 @@ async def calls_csv(request: web.Request) -> web.StreamResponse:
         offset += CSV_BATCH
         async with request.app[keys.SESSIONS]() as db:
             batch = await _list(
-                db, user, filters, limit=min(CSV_BATCH, CSV_MAX_ROWS - written), offset=offset
+                db, user, filters, region, limit=min(CSV_BATCH, CSV_MAX_ROWS - written), offset=offset
             )
     await response.write_eof()
     log.info("calls: %s exported %d calls (%s)", user.username, written, filters.query() or "no filter")

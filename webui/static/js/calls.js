@@ -22,7 +22,10 @@ for (const time of document.querySelectorAll("time[data-local]")) {
 }
 
 const tz = document.querySelector('#calls-filter input[name="tz"]');
-if (tz) tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || tz.value;
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+if (tz && zone) tz.value = zone;
+const zoneLabel = document.getElementById("calls-zone");
+if (zoneLabel && zone) zoneLabel.textContent = `(${zone})`;
 
 function show(kind, text) {
   status.className = `alert alert-${kind}`;
