@@ -399,7 +399,8 @@ class CallLog:
         async with self.sessions() as session, session.begin():
             await session.execute(
                 insert_ignoring_duplicates(session, _CALLS),
-                {**self._columns(record), "created_at": now, "updated_at": now},
+                # `ended` is set below, with everything an end does: a row is ended only by this code
+                {**self._columns(record), "ended": False, "created_at": now, "updated_at": now},
             )
             call = await session.scalar(
                 select(Call)

@@ -5,6 +5,7 @@ returned calls closing them."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -168,7 +169,11 @@ async def test_an_answered_call_is_one_call_item_in_the_callers_conversation(des
     assert call.agent_id == desk.agents["PJSIP/1001"] and call.agent_endpoint == "PJSIP/1001"
     assert call.recording_file == "1795431712.4.wav"  # the bare name, never the PBX's path
     assert call.routed_reason == "available-agent" and call.ended and not call.reconciled
-    assert (call.conversation_id, call.contact_id, call.message_id) == (conversation.id, contact.id, message.id)
+    assert (call.conversation_id, call.contact_id, call.message_id) == (
+        conversation.id,
+        contact.id,
+        message.id,
+    )
     assert (message.kind, message.channel, message.account_id, message.external_id) == (
         "call",
         "phone",
@@ -178,7 +183,9 @@ async def test_an_answered_call_is_one_call_item_in_the_callers_conversation(des
     meta = message.meta["call"]
     assert meta["call_id"] == call.id and meta["result"] == "answered" and meta["ended"] is True
     assert meta["agent_name"] == "Ana Rusu" and meta["has_recording"] is True
-    assert meta["talk_seconds"] == pytest.approx(3.0, abs=0.1) and meta["wait_seconds"] == pytest.approx(1.0, abs=0.1)
+    assert meta["talk_seconds"] == pytest.approx(3.0, abs=0.1) and meta["wait_seconds"] == pytest.approx(
+        1.0, abs=0.1
+    )
     assert meta["region"] == "Russia" and meta["caller_name"] == "Ivan Petrov"
     topics = [t for t, _ in desk.published()]
     assert "inbox.status" in topics and "inbox.call" in topics  # the item updated live, the pop closed
@@ -247,10 +254,17 @@ async def test_a_click_to_call_made_from_a_task_completes_it_and_closes_the_cust
         callback = await tasks.create_task(
             db, title="Call back", kind="callback", contact_id=contact_id, source_key="missed-call:old"
         )
-        await db.execute(insert(Task).values(id=42, title="Offer", kind="call", status="open", contact_id=contact_id))
+        await db.execute(
+            insert(Task).values(id=42, title="Offer", kind="call", status="open", contact_id=contact_id)
+        )
     await desk.play(click_to_call("click_to_call", "c2c-16a407d0c479", "79161234507"))
     (call,) = await desk.rows(Call)
-    assert (call.direction, call.result, call.customer_number, call.task_id) == ("out", "answered", number, 42)
+    assert (call.direction, call.result, call.customer_number, call.task_id) == (
+        "out",
+        "answered",
+        number,
+        42,
+    )
     assert call.contact_id == contact_id and call.agent_id == desk.agents["PJSIP/1001"]
     done = {t.id: t for t in await desk.rows(Task)}
     assert done[42].status == "done" and done[42].done_by_id == desk.agents["PJSIP/1001"]
@@ -324,8 +338,6 @@ async def test_on_standby_only_the_latest_state_is_kept_and_written_on_takeover(
     for event in recorded("inbound_answered") + recorded("inbound_missed"):
         await standby.on_call_event(event)
     assert [c.ended for c in await desk.rows(Call)] == [False]  # nothing written on standby
-    import asyncio
-
     leading = asyncio.create_task(standby.lead())
     for _ in range(200):
         await asyncio.sleep(0.01)

@@ -324,6 +324,7 @@ function mergeRecent(conversationId, fetched) {
 /** Delivery statuses only move forward, whatever order their events arrive in; a failed send that a
  * retry got through may move back to sent. */
 function movesOn(current, next) {
+  if (next.kind === "call") return JSON.stringify(next.meta) !== JSON.stringify(current.meta); // the call went on
   if (current.status === "failed") return next.status !== current.status || next.error !== current.error;
   return (STATUS_RANK[next.status] ?? 0) > (STATUS_RANK[current.status] ?? 0);
 }
@@ -490,6 +491,76 @@ function htmlMailNode(html) {
   return details;
 }
 
+const E164 = /^\+[1-9]\d{5,14}$/;
+const CALL_RESULT_BADGES = {
+  answered: "bg-green-lt",
+  missed: "bg-red-lt",
+  busy: "bg-orange-lt",
+  unreachable: "bg-orange-lt",
+  failed: "bg-red-lt",
+  no_agent: "bg-red-lt",
+  abandoned: "bg-red-lt",
+};
+
+const CALL_FACT_ICONS = { number: "phone", region: "map-pin", agent: "headset", wait: "hourglass", talk: "clock" };
+
+/** A customer's number as a link the click-to-call script (calls-desk) picks up; other text stays text. */
+function telLink(number, text = number) {
+  if (!E164.test(number)) return text;
+  return el("a", { href: `tel:${number}`, className: "tel-link", title: T.callNumber }, text);
+}
+
+function formatSeconds(seconds) {
+  const total = Math.round(Number(seconds) || 0);
+  const minutes = Math.floor(total / 60);
+  return `${minutes}:${String(total % 60).padStart(2, "0")}`;
+}
+
+/** Supervisors, admins and the call's own agent may listen to its recording (the server checks again). */
+function mayListen(call) {
+  return config.role === "admin" || config.role === "supervisor" || (call.agent_id !== null && call.agent_id === config.user_id);
+}
+
+/** The call item: direction, result, number and region, the agent, wait and talk time, the recording. */
+function callNodes(m) {
+  const call = m.meta.call;
+  const out = (call.direction || m.direction) === "out";
+  const result = call.result || (call.ended ? "failed" : null);
+  const missed = result && result !== "answered";
+  const head = el(
+    "div",
+    { className: "d-flex align-items-center gap-2 flex-wrap small fw-bold message-label call-head" },
+    icon(missed ? "phone-x" : out ? "phone-outgoing" : "phone-incoming", missed ? "text-danger" : ""),
+    el("span", { text: out ? T.callOut : T.callIn }),
+    el("span", {
+      className: `badge ${CALL_RESULT_BADGES[result] || "bg-azure-lt"} call-result`,
+      dataset: { result: result || "live" },
+      text: result ? T.callResults[result] || result : T.callLive,
+    }),
+  );
+  const facts = el("div", { className: "small text-secondary d-flex flex-wrap gap-3 call-facts" });
+  const add = (name, title, ...children) =>
+    facts.append(el("span", { className: `call-${name}`, title }, icon(CALL_FACT_ICONS[name], "me-1"), ...children));
+  if (call.customer_number) add("number", T.phone, telLink(call.customer_number));
+  if (call.region) add("region", T.callRegion, call.region);
+  if (call.agent_name || call.agent_id) add("agent", T.agent, call.agent_name || personName(call.agent_id));
+  if (call.wait_seconds !== null && call.wait_seconds !== undefined) add("wait", T.callWait, `${T.callWait}: ${formatSeconds(call.wait_seconds)}`);
+  if (result === "answered") add("talk", T.callTalk, `${T.callTalk}: ${formatSeconds(call.talk_seconds)}`);
+  const nodes = [head, facts];
+  if (call.has_recording && Number.isInteger(call.call_id) && mayListen(call)) {
+    nodes.push(
+      el("audio", {
+        className: "d-block mt-2 call-recording",
+        controls: true,
+        preload: "none",
+        src: `/api/v1/calls/${call.call_id}/recording`,
+        title: T.callRecording,
+      }),
+    );
+  }
+  return nodes;
+}
+
 function messageNode(m) {
   const kind = messageKind(m);
   const classes = ["message", `message-${kind}`];
@@ -497,8 +568,10 @@ function messageNode(m) {
   const bubble = el("div", { className: "message-bubble" });
   if (kind === "note") {
     bubble.append(el("div", { className: "small fw-bold text-warning message-label" }, icon("lock", "me-1"), T.note));
+  } else if (kind === "call" && m.meta?.call) {
+    bubble.append(...callNodes(m)); // a phone call the hub followed (inbox/calls.py)
   } else if (kind === "call") {
-    bubble.append(el("div", { className: "small fw-bold message-label" }, icon("phone", "me-1"), T.call));
+    bubble.append(el("div", { className: "small fw-bold message-label" }, icon("phone", "me-1"), T.call)); // a channel's call notice
   }
   if (m.meta?.subject) bubble.append(el("div", { className: "small fw-bold message-subject", text: m.meta.subject }));
   if (m.body) bubble.append(el("div", { className: "message-body", text: m.body }));
@@ -510,9 +583,9 @@ function messageNode(m) {
       "div",
       { className: "message-meta" },
       kind !== "note" ? channelBadge(m.channel) : null,
-      author && m.author_user_id !== null ? el("span", { text: author }) : null,
+      author && m.author_user_id !== null && kind !== "call" ? el("span", { text: author }) : null,
       el("time", { datetime: m.created_at, text: formatTime(m.created_at) }),
-      m.direction === "out" && kind !== "note" ? ticks(m.status) : null,
+      m.direction === "out" && kind !== "note" && kind !== "call" ? ticks(m.status) : null,
     ),
   );
   if (m.status === "failed") {
@@ -553,7 +626,8 @@ function renderContact() {
     [T.email, contact.email],
   ]) {
     if (!value) continue;
-    facts.append(el("dt", { className: "col-4", text: label }), el("dd", { className: "col-8 mb-1 text-break", text: value }));
+    const shown = value === contact.phone ? telLink(value) : value;
+    facts.append(el("dt", { className: "col-4", text: label }), el("dd", { className: "col-8 mb-1 text-break" }, shown));
   }
   const identities = el(
     "ul",
@@ -563,7 +637,9 @@ function renderContact() {
         "li",
         { className: "d-flex align-items-center gap-2 mb-1", dataset: { channel: i.channel } },
         channelBadge(i.channel),
-        el("span", { className: "small text-truncate", text: i.display_name || i.external_id, title: i.external_id }),
+        i.channel === "phone" && E164.test(i.external_id)
+          ? el("span", { className: "small text-truncate", title: i.external_id }, telLink(i.external_id, i.display_name || i.external_id))
+          : el("span", { className: "small text-truncate", text: i.display_name || i.external_id, title: i.external_id }),
       ),
     ),
   );
@@ -969,6 +1045,9 @@ function onFrame(frame) {
       break;
     case "notification":
       document.dispatchEvent(new CustomEvent("sb:notification", { detail: frame.notification }));
+      break;
+    case "call":
+      document.dispatchEvent(new CustomEvent("sb:call", { detail: frame.call })); // the screen pop (call_pop.js)
       break;
     case "resync":
       refreshListSoon(0);
