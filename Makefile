@@ -26,7 +26,9 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
 	fi
 
-test: $(STAMP) chromium test-sqlite test-postgres
+# The two passes use different databases, so they run side by side (each one's output printed whole).
+test: $(STAMP) chromium
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 test-sqlite: $(STAMP)
 	SWITCHBOARD_TEST_BACKEND=sqlite $(PYTEST) -m "not postgres and not redis"
