@@ -29,7 +29,7 @@ from inbox.media import MediaFetch
 from inbox.routing import Routing
 from inbox.service import Inbox
 from router.engine import Router
-from router.model import Decision
+from router.model import Decision, RouterSettings
 from switchboard import accounts, migrate
 from switchboard.accounts import LoginPolicy
 from switchboard.bus import create_bus
@@ -58,6 +58,16 @@ def login_policy(settings: Settings) -> LoginPolicy:
         lockout=dt.timedelta(minutes=settings.login_lockout_minutes),
         idle=dt.timedelta(minutes=settings.session_idle_minutes),
         max_age=dt.timedelta(hours=settings.session_max_hours),
+    )
+
+
+def router_settings(settings: Settings) -> RouterSettings:
+    return RouterSettings(
+        default_capacity=settings.routing_default_capacity,
+        wrap_up_seconds=settings.routing_wrap_up_seconds,
+        absence_grace_seconds=settings.routing_absence_grace_seconds,
+        give_back=settings.routing_give_back,
+        heartbeat_timeout_seconds=settings.routing_idle_away_seconds,
     )
 
 
@@ -106,7 +116,7 @@ async def _inbox(app: web.Application) -> AsyncIterator[None]:
         for hook in routing:
             await hook.apply(decision)
 
-    router = Router(app[keys.SESSIONS], on_decision=on_decision)
+    router = Router(app[keys.SESSIONS], settings=router_settings(settings), on_decision=on_decision)
     app[keys.ROUTER] = router
     ticker = None
     if settings.routing:

@@ -102,6 +102,26 @@ class Settings(BaseSettings):
     routing_tick_seconds: float = Field(
         2.0, gt=0, description="How often the router checks offer timeouts, overflow and absences."
     )
+    routing_default_capacity: int = Field(
+        5, ge=0, le=50, description="Chats an agent holds at once until a supervisor sets their own capacity."
+    )
+    routing_wrap_up_seconds: int = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="After-call work after a call ends; the agent is online again after it.",
+    )
+    routing_absence_grace_seconds: int = Field(
+        120,
+        ge=0,
+        description="An agent away or offline this long has their unanswered conversations given to others.",
+    )
+    routing_give_back: bool = Field(
+        True, description="An agent back online gets back the unanswered items taken away for absence."
+    )
+    routing_idle_away_seconds: int = Field(
+        90, ge=15, description="An online agent whose browser stopped signalling this long is set away."
+    )
     media_max_mb: int = Field(
         25, ge=1, description="Largest inbound attachment downloaded from a provider, in MiB."
     )

@@ -20,7 +20,7 @@ from inbox.routing import Routing
 from inbox.service import Viewer
 from router.hours import WorkingHours
 from switchboard import accounts
-from switchboard.app import build_app
+from switchboard.app import build_app, router_settings
 from switchboard.permissions import Role
 from switchboard.settings import Settings
 from tests.conftest import MakeUser, Person, login, page_csrf
@@ -363,3 +363,18 @@ async def test_the_decision_log_explains_who_got_a_conversation_and_why(
     assert bad.status == 422
     await login(routed_client, ana.username)
     assert (await routed_client.get("/api/v1/routing/decisions")).status == 403
+
+
+def test_the_routers_process_settings_come_from_the_hubs_settings(settings: Settings) -> None:
+    tuned = settings.model_copy(
+        update={
+            "routing_default_capacity": 3,
+            "routing_wrap_up_seconds": 45,
+            "routing_absence_grace_seconds": 300,
+            "routing_give_back": False,
+            "routing_idle_away_seconds": 60,
+        }
+    )
+    got = router_settings(tuned)
+    assert (got.default_capacity, got.wrap_up_seconds, got.absence_grace_seconds) == (3, 45, 300)
+    assert (got.give_back, got.heartbeat_timeout_seconds) == (False, 60)
