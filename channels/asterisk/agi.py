@@ -62,6 +62,7 @@ MAX_HEADER_LINES: Final = 100
 LINE_LIMIT: Final = 4096  # longest line read from a client
 MAX_ANSWER_LINES: Final = 50  # a 520 usage text is a few lines
 MAX_SESSIONS: Final = 500
+MAX_ROUTING: Final = 8  # routings at once; more only queue behind the database and the CPU
 CLOSE_GRACE: Final = 1.0
 
 # What may be sent as a dial target: TECHNOLOGY/resource, nothing that changes Dial()'s meaning (no
@@ -165,8 +166,12 @@ class AgiServer:
         header_timeout: float = HEADER_TIMEOUT,
         command_timeout: float = COMMAND_TIMEOUT,
         max_sessions: int = MAX_SESSIONS,
+        max_routing: int = MAX_ROUTING,
     ) -> None:
         self._route_call = route_call
+        # Routing is CPU and database work: past a few at once every call would finish late together, so
+        # calls beyond these wait for a slot within their budget, and get the fallback if none frees in time.
+        self._routing_slots = asyncio.Semaphore(max_routing)
         self._release = release
         self.budget = budget_ms / 1000
         self.region = region
@@ -341,13 +346,23 @@ class AgiServer:
     async def _decide(self, call: CallRequest) -> CallRoute:
         """`route_call` within the budget. A late or failed call keeps running (a transaction that may
         have reserved an agent must not be cut in half) and what it reserved is released."""
+        deadline = asyncio.get_running_loop().time() + self.budget
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._routing_slots.acquire()
+        except TimeoutError:
+            log.warning("call %s: every routing slot busy for the whole budget; empty target", call.linkedid)
+            return CallRoute(reason=CallReason.TIMEOUT)
         try:
             task: asyncio.Task[CallRoute] = asyncio.ensure_future(self._route_call(call))
         except Exception:  # not a coroutine function: a wiring mistake
+            self._routing_slots.release()
             log.exception("call %s: route_call could not start; empty target", call.linkedid)
             return CallRoute(reason=CallReason.ERROR)
+        # the slot is held until the work ends, late or not
+        task.add_done_callback(lambda _: self._routing_slots.release())
         try:
-            async with asyncio.timeout(self.budget):
+            async with asyncio.timeout_at(deadline):
                 route = await asyncio.shield(task)
         except TimeoutError:
             log.warning(

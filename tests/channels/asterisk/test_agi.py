@@ -239,6 +239,22 @@ async def test_a_slow_answer_gives_an_empty_target_in_time_and_the_late_choice_i
     assert fake.released == ["1795431712.4"]
 
 
+async def test_a_burst_past_the_routing_slots_answers_some_in_time_and_never_starts_the_rest(
+    start: Start,
+) -> None:
+    server, fake = await start(budget_ms=300, max_routing=2)
+    fake.delay = 0.2  # two at a time, 0.2 s each: in 0.3 s two are routed, two more start and run late
+    sessions = [session_with(INBOUND, agi_uniqueid=f"1795431712.{n}") for n in range(10, 20)]
+    fake.answer = lambda request: CallRoute("PJSIP/1001", "least_busy", agent_id=7)
+    started = time.monotonic()
+    sent = await asyncio.gather(*(replay(server.port, s) for s in sessions))
+    assert time.monotonic() - started < 0.6  # everyone had an answer within the budget (and a margin)
+    reasons = [lines[-1] for lines in sent]
+    assert reasons.count('SET VARIABLE SWITCHBOARD_REASON "least_busy"') == 2
+    assert reasons.count('SET VARIABLE SWITCHBOARD_REASON "timeout"') == 8
+    assert len(fake.requests) == 4  # six calls never started any routing work
+
+
 async def test_a_late_answer_that_reserved_nobody_releases_nothing(start: Start) -> None:
     server, fake = await start(budget_ms=30)
     fake.delay = 0.1  # and then "queued": nobody reserved
