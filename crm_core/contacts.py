@@ -15,11 +15,13 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.model import VisitSource
+from crm_core import duplicates
+from crm_core.contacts_model import ContactEmail, ContactPhone
 from crm_core.models import Contact, ContactIdentity, Lead
 from switchboard import audit
 from switchboard.audit import Actor
 from switchboard.db import cast_table, insert_ignoring_duplicates, utcnow
-from switchboard.errors import N_, Invalid, NotFound
+from switchboard.errors import N_, Conflict, Invalid, NotFound
 
 
 def normalise_phone(raw: str | None, region: str = "MD") -> str | None:
@@ -64,6 +66,15 @@ _BY_IDENTITY = (
     )
 )
 _BY_PHONE = select(*_CONTACT_KEYS).where(Contact.phone == bindparam("phone")).order_by(Contact.id).limit(1)
+_BY_OTHER_PHONE = (
+    select(*_CONTACT_KEYS)
+    .join(ContactPhone, ContactPhone.contact_id == Contact.id)
+    .where(ContactPhone.e164 == bindparam("phone"))
+    .order_by(Contact.id)
+    .limit(1)
+)
+_PHONES = cast_table(ContactPhone)
+_EMAILS = cast_table(ContactEmail)
 _INSERT_CONTACT = insert(cast_table(Contact)).returning(cast_table(Contact).c.id)
 _INSERT_LEAD = insert(cast_table(Lead))
 
@@ -94,11 +105,13 @@ async def resolve_contact(
         if phone:  # a number the customer shared later (Telegram contact) fills an empty phone
             e164_known = normalise_phone(phone, region)
             if e164_known:
-                await session.execute(
+                filled = await session.execute(
                     update(Contact)
                     .where(Contact.id == known.id, Contact.phone.is_(None))
                     .values(phone=e164_known, updated_at=utcnow())
                 )
+                if getattr(filled, "rowcount", 0):
+                    await add_phone(session, known.id, e164_known, primary=True)
         return Resolved(known.id, known.branch_id, known.owner_id, created=False, identity_created=False)
     e164 = normalise_phone(phone, region)
     found = None
@@ -106,6 +119,8 @@ async def resolve_contact(
         found = (await session.execute(select(*_CONTACT_KEYS).where(Contact.id == contact_id))).first()
     if found is None and e164:
         found = (await session.execute(_BY_PHONE, {"phone": e164})).first()
+        if found is None:  # one of a contact's other numbers
+            found = (await session.execute(_BY_OTHER_PHONE, {"phone": e164})).first()
     if found is not None:
         contact_id, branch_id, owner_id = found.id, found.branch_id, found.owner_id
     else:
@@ -126,6 +141,9 @@ async def resolve_contact(
         ).scalar_one()
         branch_id = owner_id = None
         await session.execute(_INSERT_LEAD, _lead_values(contact_id, channel, source, now))
+        if e164:
+            await add_phone(session, contact_id, e164, primary=True)
+        await _note_likely_duplicates(session, contact_id, first, last, e164)
     linked = await _link_identity(session, contact_id, channel, account_id, external_id, name)
     if linked != contact_id:  # another request linked this identity first: adopt its contact
         if found is None:
@@ -133,6 +151,111 @@ async def resolve_contact(
         other = (await session.execute(select(*_CONTACT_KEYS).where(Contact.id == linked))).one()
         return Resolved(other.id, other.branch_id, other.owner_id, created=False, identity_created=False)
     return Resolved(contact_id, branch_id, owner_id, created=found is None, identity_created=True)
+
+
+async def _note_likely_duplicates(
+    session: AsyncSession, contact_id: int, first: str, last: str, e164: str | None
+) -> None:
+    """Ingest never stops for a duplicate: a new customer who looks like a known one (same name, same
+    phone tail) is only written down for the duplicates page."""
+    if not (first or last) or not e164:
+        return
+    matches = await duplicates.find_duplicates(
+        session,
+        duplicates.Candidate(first_name=first, last_name=last, phones=(e164,), exclude_id=contact_id),
+    )
+    if matches:
+        await duplicates.record_candidates(session, contact_id, matches)
+
+
+async def add_phone(
+    session: AsyncSession, contact_id: int, e164: str, *, primary: bool = False, label: str = ""
+) -> None:
+    """One more number in the contact's phone list (nothing when it is already there)."""
+    await session.execute(
+        insert_ignoring_duplicates(session, _PHONES),
+        {
+            "contact_id": contact_id,
+            "e164": e164,
+            "tail": duplicates.phone_tail(e164),
+            "label": label,
+            "is_primary": primary,
+        },
+    )
+
+
+async def add_email(
+    session: AsyncSession, contact_id: int, email: str, *, primary: bool = False, label: str = ""
+) -> None:
+    await session.execute(
+        insert_ignoring_duplicates(session, _EMAILS),
+        {"contact_id": contact_id, "email": email.lower(), "label": label, "is_primary": primary},
+    )
+
+
+async def replace_primary(
+    session: AsyncSession,
+    contact_id: int,
+    *,
+    old_phone: str | None,
+    phone: str | None,
+    old_email: str | None,
+    email: str | None,
+) -> None:
+    """Keep the phone and e-mail lists in step with `Contact.phone` / `Contact.email` after a quick edit:
+    the old primary leaves the list, the new one joins it as primary; the other numbers stay."""
+    if old_phone != phone:
+        if old_phone:
+            await session.execute(
+                delete(ContactPhone).where(
+                    ContactPhone.contact_id == contact_id, ContactPhone.e164 == old_phone
+                )
+            )
+        await session.execute(
+            update(ContactPhone).where(ContactPhone.contact_id == contact_id).values(is_primary=False)
+        )
+        if phone:
+            await session.execute(
+                delete(ContactPhone).where(ContactPhone.contact_id == contact_id, ContactPhone.e164 == phone)
+            )
+            await add_phone(session, contact_id, phone, primary=True)
+    if (old_email or "").lower() != (email or "").lower():
+        if old_email:
+            await session.execute(
+                delete(ContactEmail).where(
+                    ContactEmail.contact_id == contact_id, ContactEmail.email == old_email.lower()
+                )
+            )
+        await session.execute(
+            update(ContactEmail).where(ContactEmail.contact_id == contact_id).values(is_primary=False)
+        )
+        if email:
+            await session.execute(
+                delete(ContactEmail).where(
+                    ContactEmail.contact_id == contact_id, ContactEmail.email == email.lower()
+                )
+            )
+            await add_email(session, contact_id, email, primary=True)
+
+
+class DuplicatesFound(Conflict):
+    """The contact being saved is (or looks like) one already here; the caller shows `matches` and saves
+    only when the user confirms."""
+
+    def __init__(self, matches: list[duplicates.DuplicateMatch]) -> None:
+        super().__init__(N_("This looks like a contact that already exists."), field="duplicates")
+        self.matches = matches
+
+
+async def check_duplicates(
+    session: AsyncSession, candidate: duplicates.Candidate, *, confirmed: bool, contact_id: int | None = None
+) -> list[duplicates.DuplicateMatch]:
+    """The matches for a form or API write: raises `DuplicatesFound` unless the user confirmed; when they
+    did, returns them so the caller records the pairs once it has the contact's id."""
+    matches = await duplicates.find_duplicates(session, candidate)
+    if matches and not confirmed:
+        raise DuplicatesFound(matches)
+    return matches
 
 
 async def _identity(
@@ -304,9 +427,13 @@ async def update_contact(
     phone: str,
     email: str,
     region: str = "MD",
+    confirm_duplicate: bool = True,
 ) -> ContactCard:
     """Correct a contact's name, phone (stored E.164; numbers without a country code read in `region`)
-    and e-mail; empty phone or e-mail clears it. Audited with the fields that changed."""
+    and e-mail; empty phone or e-mail clears it. Audited with the fields that changed.
+
+    A changed name, phone or e-mail that makes the contact look like another raises `DuplicatesFound`
+    unless `confirm_duplicate`."""
     contact = await session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(N_("No such contact."))
@@ -319,9 +446,31 @@ async def update_contact(
     before = {key: getattr(contact, key) for key in fields}
     changes = audit.diff(before, fields)
     if changes:
+        matches = await check_duplicates(
+            session,
+            duplicates.Candidate(
+                first_name=fields["first_name"] or "",
+                last_name=fields["last_name"] or "",
+                phones=[fields["phone"]] if fields["phone"] else [],
+                emails=[fields["email"]] if fields["email"] else [],
+                birth_date=contact.birth_date,
+                exclude_id=contact.id,
+            ),
+            confirmed=confirm_duplicate,
+        )
         for key, value in fields.items():
             setattr(contact, key, value)
         await session.flush()
+        await replace_primary(
+            session,
+            contact.id,
+            old_phone=before["phone"],
+            phone=fields["phone"],
+            old_email=before["email"],
+            email=fields["email"],
+        )
+        if matches:
+            await duplicates.record_candidates(session, contact.id, matches)
         await audit.record_change(
             session,
             actor,

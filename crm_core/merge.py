@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, CursorResult, Update, and_, exists, func, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.contacts import normalise_phone
+from crm_core.contacts_model import ContactCompany, ContactEmail, ContactPhone, ContactRelation
 from crm_core.models import Contact, ContactIdentity, Lead
 from crm_core.tasks import move_contact_tasks
 from switchboard import audit
@@ -23,7 +24,7 @@ from switchboard.db import utcnow
 from switchboard.errors import N_, Invalid, NotFound
 
 # Filled from the merged contact when empty on the kept one. The name is handled apart (see `_fill`).
-FILLED = ("phone", "email", "language", "branch_id", "owner_id")
+FILLED = ("phone", "email", "language", "branch_id", "owner_id", "birth_date")
 MAX_QUERY = 100
 MAX_WORDS = 5
 
@@ -91,6 +92,7 @@ async def merge_contacts(session: AsyncSession, actor: Actor, keep_id: int, merg
         session, update(Lead).where(Lead.contact_id == merge_id).values(contact_id=keep_id)
     )
     await move_contact_tasks(session, merge_id, keep_id)  # its tasks would lose their customer
+    await _move_profile_rows(session, keep_id, merge_id)
     values = _fill(keep, merged)
     changes = audit.diff({name: getattr(keep, name) for name in values}, values)
     snapshot = {
@@ -123,6 +125,54 @@ async def merge_contacts(session: AsyncSession, actor: Actor, keep_id: int, merg
         detail=f"merged into contact #{keep_id}",
     )
     return MergeResult(keep_id, merge_id, identities, leads, tuple(values))
+
+
+async def _move_profile_rows(session: AsyncSession, keep_id: int, merge_id: int) -> None:
+    """The merged contact's other phones and e-mails, companies and relations join the kept contact's,
+    except those it already has (the rest go with the merged contact's deletion)."""
+    phones = ContactPhone.__table__.alias("kept_phones")
+    await session.execute(
+        update(ContactPhone)
+        .where(
+            ContactPhone.contact_id == merge_id,
+            ~exists().where(phones.c.contact_id == keep_id, phones.c.e164 == ContactPhone.e164),
+        )
+        .values(contact_id=keep_id, is_primary=False)
+    )
+    emails = ContactEmail.__table__.alias("kept_emails")
+    await session.execute(
+        update(ContactEmail)
+        .where(
+            ContactEmail.contact_id == merge_id,
+            ~exists().where(emails.c.contact_id == keep_id, emails.c.email == ContactEmail.email),
+        )
+        .values(contact_id=keep_id, is_primary=False)
+    )
+    links = ContactCompany.__table__.alias("kept_companies")
+    await session.execute(
+        update(ContactCompany)
+        .where(
+            ContactCompany.contact_id == merge_id,
+            ~exists().where(links.c.contact_id == keep_id, links.c.company_id == ContactCompany.company_id),
+        )
+        .values(contact_id=keep_id)
+    )
+    for side, other in (("contact_id", "related_id"), ("related_id", "contact_id")):
+        column, other_column = getattr(ContactRelation, side), getattr(ContactRelation, other)
+        kept = ContactRelation.__table__.alias("kept_relations")
+        await session.execute(
+            update(ContactRelation)
+            .where(
+                column == merge_id,
+                other_column != keep_id,  # a relation between the two becomes none
+                ~exists().where(
+                    kept.c[side] == keep_id,
+                    kept.c[other] == other_column,
+                    kept.c.kind == ContactRelation.kind,
+                ),
+            )
+            .values({side: keep_id})
+        )
 
 
 async def _rowcount(session: AsyncSession, statement: Update) -> int:

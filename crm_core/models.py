@@ -4,8 +4,10 @@ Later issues deepen it (companies, custom fields, dedupe, deals)."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.db import Base, utcnow
@@ -22,6 +24,14 @@ class Contact(Base):
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id", ondelete="SET NULL"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     language: Mapped[str | None] = mapped_column(String(5))
+    # The profile (issue 7): IDNP is the 13-digit personal code, unique when known (NULLs never collide).
+    idnp: Mapped[str | None] = mapped_column(String(13), unique=True)
+    birth_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    address: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
+    tags: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))  # segment tags
+    consents: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, server_default=text("'{}'")
+    )  # channel: bool
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -61,9 +71,20 @@ class Lead(Base):
     utm_campaign: Mapped[str | None] = mapped_column(String(200))
     utm_content: Mapped[str | None] = mapped_column(String(200))
     utm_term: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str] = mapped_column(String(20), default="new")  # new, in_work, qualified, converted, junk
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     first_contact_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What the customer asked for and how the lead is worked (crm_core.leads; migration 0014).
+    campaign: Mapped[str | None] = mapped_column(String(200))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id", ondelete="SET NULL"), index=True)
+    product: Mapped[str | None] = mapped_column(String(50))  # a `product` classifier code
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="MDL", server_default=text("'MDL'"))
+    term_months: Mapped[int | None] = mapped_column(Integer)
+    junk_reason: Mapped[str | None] = mapped_column(String(50))  # a `junk_reason` classifier code
+    score: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    first_response_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (Index("ix_leads_status", "status"),)

@@ -46,7 +46,7 @@ from channels.model import (
     TemplateRef,
     WatermarkUpdate,
 )
-from crm_core import contacts
+from crm_core import contacts, leads
 from crm_core.models import Contact, ContactIdentity
 from inbox import labels as label_rules
 from inbox import notifications
@@ -500,6 +500,7 @@ class Inbox:
                 conversation.unread = 0
                 if conversation.first_response_at is None:
                     conversation.first_response_at = now
+                    await leads.note_first_response(session, conversation.contact_id, now)
                 if conversation.assignee_id is None:
                     conversation.assignee_id = viewer.user_id
             else:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from channels import accounts_model as channel_accounts_model
 from channels import webchat_model
+from crm_core import contacts_model as crm_contacts_model
+from crm_core import funnel_model, tasks_model
 from crm_core import models as crm_models
-from crm_core import tasks_model
 from inbox import calls_model, canned_model, notifications_model
 from inbox import models as inbox_models
 from router import tables as router_tables
@@ -20,7 +21,9 @@ __all__ = [
     "calls_model",
     "canned_model",
     "channel_accounts_model",
+    "crm_contacts_model",
     "crm_models",
+    "funnel_model",
     "inbox_models",
     "jobs_model",
     "metadata",

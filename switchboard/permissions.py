@@ -17,6 +17,8 @@ class Action(StrEnum):
     PROFILE_EDIT = "profile.edit"
     INBOX_VIEW = "inbox.view"
     CONTACTS_VIEW = "contacts.view"
+    CONTACTS_EDIT = "contacts.edit"  # create and edit contacts and companies; which: crm_core.profile
+    CONTACTS_IMPORT = "contacts.import"  # import contacts in bulk
     DEALS_VIEW = "deals.view"
     SCRIPTS_VIEW = "scripts.view"
     ROUTING_MANAGE = "routing.manage"
@@ -33,6 +35,7 @@ class Action(StrEnum):
     CALLS_MONITOR = "calls.monitor"  # listen / whisper / barge into a live call
     CALLS_DIAL = "calls.dial"  # click-to-call from the person's own phone
     CALLS_RECORDING = "calls.recording"  # which recordings: webui.views.calls.may_listen
+    CLASSIFIERS_MANAGE = "classifiers.manage"  # the vocabularies every form picks from
 
 
 _ALL = frozenset(Role)
@@ -43,6 +46,8 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.PROFILE_EDIT: _ALL,
     Action.INBOX_VIEW: frozenset({_A, _S, _G}),
     Action.CONTACTS_VIEW: _ALL,
+    Action.CONTACTS_EDIT: frozenset({_A, _S, _G}),
+    Action.CONTACTS_IMPORT: frozenset({_A, _S}),
     Action.DEALS_VIEW: frozenset({_A, _S, _G}),
     Action.SCRIPTS_VIEW: frozenset({_A, _S}),
     Action.ROUTING_MANAGE: frozenset({_A, _S}),
@@ -59,6 +64,7 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.CALLS_MONITOR: frozenset({_A, _S}),
     Action.CALLS_DIAL: frozenset({_A, _S, _G}),
     Action.CALLS_RECORDING: frozenset({_A, _S, _G}),
+    Action.CLASSIFIERS_MANAGE: frozenset({_A}),
 }
 
 

@@ -11,8 +11,10 @@ from switchboard.permissions import Action
 from webui import keys, metrics
 from webui.routes_calls import CALL_ROUTES
 from webui.routes_channels import CHANNEL_ROUTES
+from webui.routes_contacts import CONTACT_ROUTES
 from webui.routes_inbox import INBOX_ROUTES
 from webui.routes_inbox_tools import INBOX_TOOLS_ROUTES
+from webui.routes_leads import LEAD_ROUTES
 from webui.routes_routing import ROUTING_ROUTES
 from webui.routes_spec import PUBLIC, RouteSpec
 from webui.routes_tasks import TASK_ROUTES
@@ -43,7 +45,6 @@ CORE_ROUTES: tuple[RouteSpec, ...] = (
         sample={"id": "999999"},
     ),
     # rooms
-    RouteSpec("GET", "/contacts", home.room, "contacts", Action.CONTACTS_VIEW),
     RouteSpec("GET", "/deals", home.room, "deals", Action.DEALS_VIEW),
     RouteSpec("GET", "/scripts", home.room, "scripts", Action.SCRIPTS_VIEW),
     RouteSpec("GET", "/campaigns", home.room, "campaigns", Action.CAMPAIGNS_MANAGE),
@@ -108,7 +109,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     + WEBHOOK_ROUTES
     + ROUTING_ROUTES
     + TASK_ROUTES
+    + LEAD_ROUTES
     + CALL_ROUTES
+    + CONTACT_ROUTES
 )
 
 STATIC_ROUTE = "static"

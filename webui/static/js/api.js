@@ -23,6 +23,7 @@ export async function api(path, body, fallbackReason = "Error") {
   if (!response.ok) {
     const error = new Error(data?.error?.reason || fallbackReason);
     error.status = response.status;
+    error.data = data?.error ?? null; // e.g. a 409's `duplicates`
     throw error;
   }
   return data;

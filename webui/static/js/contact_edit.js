@@ -60,19 +60,40 @@ export function contactEditor({ contact, el, T, api, onSaved, redraw }) {
   form.addEventListener("keydown", (event) => {
     if (event.key === "Escape") cancel.click();
   });
+  let confirmDuplicate = false; // set once the agent has seen the matches and saves anyway
+  form.addEventListener("input", () => {
+    confirmDuplicate = false;
+    save.textContent = T.save;
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = Object.fromEntries(
       ["first_name", "last_name", "phone", "email"].map((name) => [name, form.elements[name].value.trim()]),
     );
+    if (confirmDuplicate) body.confirm_duplicate = true;
     save.disabled = true;
-    error.textContent = "";
+    error.replaceChildren();
     try {
       const data = await api(`/api/v1/contacts/${contact.id}`, body);
       editing = null;
       onSaved(data.contact);
     } catch (problem) {
       error.textContent = problem.message || T.error;
+      const matches = problem.status === 409 ? problem.data?.duplicates || [] : [];
+      if (matches.length) {
+        // "This looks like …": the matches, each opening its contact page; saving again confirms.
+        error.append(
+          el(
+            "ul",
+            { className: "mb-0 ps-3", id: "contact-duplicates" },
+            matches.map((m) =>
+              el("li", {}, el("a", { href: `/contacts/${m.contact_id}`, target: "_blank", text: m.name })),
+            ),
+          ),
+        );
+        confirmDuplicate = true;
+        save.textContent = T.save_anyway || T.save;
+      }
       save.disabled = false;
     }
   });
