@@ -1159,9 +1159,12 @@ class Inbox:
             )
 
     async def flush_marks(self, delay: float = 0.0) -> None:
-        """Record as published every message whose event went out."""
+        """Record as published every message whose event went out. Called directly, it also waits for a
+        batch the background marker has already taken and is still writing."""
         if delay:
             await asyncio.sleep(delay)
+        elif self._marker is not None and self._marker is not asyncio.current_task():
+            await asyncio.wait([self._marker])
         while self._to_mark:
             ids, self._to_mark = self._to_mark[:1000], self._to_mark[1000:]
             try:
