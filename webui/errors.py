@@ -11,6 +11,7 @@ from aiohttp import web
 from switchboard.errors import DomainError
 from webui import i18n
 from webui.keys import Handler
+from webui.security import USER
 from webui.templating import render
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,13 @@ async def error_response(
     return await render("error.html", request, context, status=status)
 
 
+def log_refusal(request: web.Request, status: int, why: str) -> None:
+    """One line for every request refused (bad input, not allowed, not found): who asked, what, and why."""
+    user = request.get(USER)
+    who = user.username if user is not None else "-"
+    log.info("%s %s refused %s for %s: %s", request.method, request.path, status, who, why)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -55,8 +63,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         reason = exc.reason if exc.text is None or exc.text.startswith(f"{exc.status}:") else exc.text
+        log_refusal(request, exc.status, reason)
         return await error_response(request, exc.status, reason)
     except DomainError as exc:
+        log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         return await error_response(
             request, exc.status, i18n.translate_error(exc.message, exc.params), field=exc.field
         )

@@ -43,7 +43,7 @@ from switchboard.audit import AuditAction, Category
 from switchboard.errors import N_, Conflict, DomainError, Invalid, NotFound
 from switchboard.permissions import Action, Role, can
 from webui import forms, i18n, keys
-from webui.keys import Handler
+from webui.errors import log_refusal
 from webui.security import client_ip, current_user, viewer_of
 from webui.templating import render
 from webui.views.inbox import _json_object
@@ -73,31 +73,6 @@ RESULT_LABELS: dict[str, str] = {
 DIRECTION_LABELS: dict[str, str] = {"in": N_("Inbound"), "out": N_("Outbound")}
 HUNG_UP_LABELS: dict[str, str] = {"customer": N_("Customer"), "agent": N_("Agent")}
 MODE_LABELS: dict[str, str] = {"listen": N_("Listen"), "whisper": N_("Whisper"), "barge": N_("Barge in")}
-
-
-def _logged(handler: Handler) -> Handler:
-    """Every refusal leaves a line in the log with who asked and why."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except DomainError as exc:
-            _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
-            raise
-        except web.HTTPClientError as exc:
-            _log_refusal(request, exc.status, exc.reason)
-            raise
-        except web.HTTPServiceUnavailable as exc:
-            _log_refusal(request, exc.status, exc.reason)
-            raise
-
-    return wrapper
-
-
-def _log_refusal(request: web.Request, status: int, why: str) -> None:
-    user = current_user(request)
-    log.info("calls: %s %s refused %s for %s: %s", request.method, request.path, status, user.username, why)
 
 
 # --- who may see which call --------------------------------------------------------------------------------
@@ -192,7 +167,6 @@ def _is_first_read(request: web.Request) -> bool:
     return not header or header.startswith("bytes=0-")
 
 
-@_logged
 async def recording(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/calls/{id}/recording`: the call's recording, with Range support for an `<audio>`
     player. Admins, the supervisors of its branch and the call's agent; anyone else 403; 404 without a
@@ -374,7 +348,7 @@ async def _page(request: web.Request, error: DomainError | None = None) -> web.R
     try:
         filters = CallFilters.parse(request.query) if error is None else CallFilters()
     except DomainError as exc:
-        _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
+        log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         return await _page(request, exc)
     offset = (filters.page - 1) * PAGE_SIZE
     region = request.app[keys.SETTINGS].default_region
@@ -408,7 +382,6 @@ async def _page(request: web.Request, error: DomainError | None = None) -> web.R
     return await render("calls.html", request, context, status=error.status if error else 200)
 
 
-@_logged
 async def calls_page(request: web.Request) -> web.StreamResponse:
     """`GET /calls?from=&to=&tz=&agent=&direction=&result=&number=&page=`: the call list."""
     return await _page(request)
@@ -468,7 +441,6 @@ def _csv_lines(rows: Sequence[Sequence[object]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-@_logged
 async def calls_csv(request: web.Request) -> web.StreamResponse:
     """`GET /calls.csv` with the page's filters: every matching call (up to CSV_MAX_ROWS), streamed in
     batches, UTF-8 with a BOM so that Excel reads Cyrillic and Romanian names; times in the user's zone."""
@@ -549,7 +521,6 @@ def _caller_id(name: str, number: str) -> str | None:
     return f'"{clean}" <{number}>' if clean else None
 
 
-@_logged
 async def originate_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/calls/originate {"number": "+373…", "task_id"?, "contact_id"?}`: ring the caller's own
     phone; when they answer, the PBX dials the customer (the `ami_originate_context` context gets the E.164
@@ -610,7 +581,6 @@ async def originate_api(request: web.Request) -> web.StreamResponse:
     return web.json_response(body, status=202)
 
 
-@_logged
 async def monitor_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/calls/{id}/monitor {"mode": "listen" | "whisper" | "barge"}`: ring the supervisor's own
     phone into ChanSpy on the agent of a live, answered call of their branch. Audited."""

@@ -4,7 +4,6 @@ person, since every form needs it; writing for admins)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -15,34 +14,12 @@ from crm_core import classifiers
 from crm_core.classifiers import ClassifierView
 from switchboard.errors import N_, DomainError, Invalid, NotFound
 from webui import forms, i18n, keys
-from webui.keys import Handler
+from webui.errors import log_refusal
 from webui.security import client_ip, current_user
 from webui.templating import render
 from webui.views.inbox import _json_object
 
 log = logging.getLogger(__name__)
-
-
-def _logged(handler: Handler) -> Handler:
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except DomainError as exc:
-            _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
-            raise
-        except web.HTTPClientError as exc:
-            _log_refusal(request, exc.status, exc.reason)
-            raise
-
-    return wrapper
-
-
-def _log_refusal(request: web.Request, status: int, why: str) -> None:
-    user = current_user(request)
-    log.info(
-        "classifiers: %s %s refused %s for %s: %s", request.method, request.path, status, user.username, why
-    )
 
 
 def _kind(value: str | None) -> str:
@@ -142,7 +119,6 @@ async def _page(
     return await render("admin/classifiers.html", request, context, status=error.status if error else 200)
 
 
-@_logged
 async def classifiers_page(request: web.Request) -> web.StreamResponse:
     """`GET /admin/classifiers?kind=product`."""
     return await _page(request, _kind(request.query.get("kind")))
@@ -153,20 +129,18 @@ async def _form(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "_csrf"}
 
 
-@_logged
 async def classifier_create_form(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     kind = _kind(form.get("kind"))
     try:
         made = await _create(request, form)
     except DomainError as exc:
-        _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
+        log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         return await _page(request, kind, error=exc, values=form)
     await forms.flash(request, i18n.gettext("“%(label)s” added.", label=made.label(i18n.current_locale())))
     raise web.HTTPFound(f"/admin/classifiers?kind={kind}")
 
 
-@_logged
 async def classifier_update_form(request: web.Request) -> web.StreamResponse:
     """`POST /admin/classifiers/{id}`: the row's form; `active` is a checkbox (absent: inactive)."""
     classifier_id = forms.path_int(request, "id")
@@ -177,7 +151,7 @@ async def classifier_update_form(request: web.Request) -> web.StreamResponse:
     except NotFound:
         raise
     except DomainError as exc:
-        _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
+        log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         async with request.app[keys.SESSIONS]() as db:
             current = await classifiers.get(db, classifier_id)
         return await _page(request, current.kind if current else classifiers.KINDS[0], error=exc)
@@ -188,7 +162,6 @@ async def classifier_update_form(request: web.Request) -> web.StreamResponse:
 # --- JSON API ---------------------------------------------------------------------------------------------
 
 
-@_logged
 async def classifiers_api(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/classifiers?kind=product[&all=1]`: the list as a flattened tree (`depth`, `parent_id`)
     with `label` in the caller's language; inactive entries only with `all=1`."""
@@ -201,7 +174,6 @@ async def classifiers_api(request: web.Request) -> web.StreamResponse:
     )
 
 
-@_logged
 async def classifier_create_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/classifiers {"kind", "code", "label_en", "label_ro", "label_ru", "parent_id",
     "position"}`."""
@@ -209,7 +181,6 @@ async def classifier_create_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"entry": made.as_json()}, status=201)
 
 
-@_logged
 async def classifier_update_api(request: web.Request) -> web.StreamResponse:
     """`PATCH /api/v1/classifiers/{id} {"label_en", "label_ro", "label_ru", "parent_id", "position",
     "active"}`: only the fields given change; the code never does."""

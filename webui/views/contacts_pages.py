@@ -8,7 +8,6 @@ otherwise answers 409 with the matches)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -30,7 +29,7 @@ from switchboard.accounts_model import Branch, User
 from switchboard.errors import N_, DomainError, Invalid, NotFound
 from switchboard.permissions import Action, Role, can
 from webui import forms, i18n, keys
-from webui.keys import Handler
+from webui.errors import log_refusal
 from webui.security import client_ip, current_user
 from webui.templating import render
 
@@ -43,30 +42,6 @@ FORM_EMAILS = 3
 FORM_LINKS = 3
 TIMELINE_PAGE = 20
 MAX_TIMELINE_PAGES = 20
-
-
-def _logged(handler: Handler) -> Handler:
-    """Every refusal leaves a log line with who asked and why."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except DomainError as exc:
-            _refused(request, exc.status, f"{exc.field or '-'}: {exc.message}")
-            raise
-        except web.HTTPClientError as exc:
-            _refused(request, exc.status, exc.reason)
-            raise
-
-    return wrapper
-
-
-def _refused(request: web.Request, status: int, why: str) -> None:
-    user = current_user(request)
-    log.info(
-        "contacts: %s %s refused %s for %s: %s", request.method, request.path, status, user.username, why
-    )
 
 
 def _visible(user: CurrentUser) -> Any:
@@ -108,7 +83,6 @@ async def _check_links_visible(db: AsyncSession, user: CurrentUser, p: profile.P
 # --- the list -----------------------------------------------------------------------------------------------
 
 
-@_logged
 async def contacts_page(request: web.Request) -> web.StreamResponse:
     """`GET /contacts?q=&page=`: the contacts the caller may see, newest first, 25 a page."""
     user = current_user(request)
@@ -255,12 +229,10 @@ async def _contact_page(
     return await render("contacts/contact.html", request, context, status=status)
 
 
-@_logged
 async def contact_new_page(request: web.Request) -> web.StreamResponse:
     return await _contact_page(request, None)
 
 
-@_logged
 async def contact_page(request: web.Request) -> web.StreamResponse:
     """`GET /contacts/{id}?page=`: the profile form and the timeline."""
     return await _contact_page(request, forms.path_int(request, "id"))
@@ -290,24 +262,22 @@ async def _save_form(request: web.Request, contact_id: int | None) -> web.Stream
                 await profile.save_contact(db, actor, contact_id, data, confirm_duplicate=confirm)
                 message = i18n.gettext("Contact saved.")
     except DuplicatesFound as exc:
-        _refused(request, 409, f"duplicates: {[m.contact_id for m in exc.matches]}")
+        log_refusal(request, 409, f"duplicates: {[m.contact_id for m in exc.matches]}")
         return await _contact_page(request, contact_id, values=values, matches=exc.matches, status=409)
     except NotFound:
         raise
     except DomainError as exc:
-        _refused(request, exc.status, f"{exc.field or '-'}: {exc.message}")
+        log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         return await _contact_page(request, contact_id, values=values, error=exc, status=exc.status)
     await forms.flash(request, message)
     raise web.HTTPFound(f"/contacts/{contact_id}")
 
 
-@_logged
 async def contact_create_form(request: web.Request) -> web.StreamResponse:
     """`POST /contacts/new`."""
     return await _save_form(request, None)
 
 
-@_logged
 async def contact_save_form(request: web.Request) -> web.StreamResponse:
     """`POST /contacts/{id}`."""
     return await _save_form(request, forms.path_int(request, "id"))
@@ -316,7 +286,6 @@ async def contact_save_form(request: web.Request) -> web.StreamResponse:
 # --- duplicates and the merge screen ------------------------------------------------------------------------
 
 
-@_logged
 async def duplicates_page(request: web.Request) -> web.StreamResponse:
     """`GET /contacts/duplicates`: likely pairs noticed on ingest, imports and confirmed saves."""
     user = current_user(request)
@@ -330,7 +299,6 @@ async def duplicates_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-@_logged
 async def duplicate_dismiss_form(request: web.Request) -> web.StreamResponse:
     """`POST /contacts/duplicates/{id}/dismiss`: "not the same person"."""
     user = current_user(request)
@@ -356,7 +324,6 @@ def _pair(request: web.Request, data: Mapping[str, Any]) -> tuple[int, int]:
     return keep, other
 
 
-@_logged
 async def merge_page(request: web.Request) -> web.StreamResponse:
     """`GET /contacts/merge?keep=&merge=`: the two contacts side by side and which one to keep."""
     user = current_user(request)
@@ -367,7 +334,6 @@ async def merge_page(request: web.Request) -> web.StreamResponse:
     return await render("contacts/merge.html", request, {"first": first, "second": second})
 
 
-@_logged
 async def merge_form(request: web.Request) -> web.StreamResponse:
     """`POST /contacts/merge` (keep, merge): the inbox's merge (`inbox.merge.merge_customers`) — their
     conversations, identities, leads, tasks, phones and e-mails move to the kept contact. Visibility is
@@ -389,7 +355,6 @@ async def merge_form(request: web.Request) -> web.StreamResponse:
 # --- companies ----------------------------------------------------------------------------------------------
 
 
-@_logged
 async def companies_page(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     query = forms.text(request.query, "q", max_len=100)
@@ -450,12 +415,10 @@ async def _visible_company(db: AsyncSession, user: CurrentUser, company_id: int)
     return company
 
 
-@_logged
 async def company_new_page(request: web.Request) -> web.StreamResponse:
     return await _company_page(request, None)
 
 
-@_logged
 async def company_page(request: web.Request) -> web.StreamResponse:
     return await _company_page(request, forms.path_int(request, "id"))
 
@@ -475,18 +438,16 @@ async def _save_company(request: web.Request, company_id: int | None) -> web.Str
     except NotFound:
         raise
     except DomainError as exc:
-        _refused(request, exc.status, f"{exc.field or '-'}: {exc.message}")
+        log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         return await _company_page(request, company_id, values=flat, error=exc)
     await forms.flash(request, i18n.gettext("Company saved."))
     raise web.HTTPFound(f"/contacts/companies/{company_id}")
 
 
-@_logged
 async def company_create_form(request: web.Request) -> web.StreamResponse:
     return await _save_company(request, None)
 
 
-@_logged
 async def company_save_form(request: web.Request) -> web.StreamResponse:
     return await _save_company(request, forms.path_int(request, "id"))
 
@@ -509,7 +470,7 @@ async def _json_object(request: web.Request, max_size: int = MAX_JSON_BODY) -> d
 
 def duplicates_response(request: web.Request, exc: DuplicatesFound) -> web.Response:
     """409 with the matches, for any API write that found duplicates."""
-    _refused(request, 409, f"duplicates: {[m.contact_id for m in exc.matches]}")
+    log_refusal(request, 409, f"duplicates: {[m.contact_id for m in exc.matches]}")
     reason = i18n.translate_error(exc.message, exc.params)
     return web.json_response(
         {
@@ -524,7 +485,6 @@ def duplicates_response(request: web.Request, exc: DuplicatesFound) -> web.Respo
     )
 
 
-@_logged
 async def contacts_api(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/contacts?q=&page=`."""
     user = current_user(request)
@@ -546,7 +506,6 @@ async def contacts_api(request: web.Request) -> web.StreamResponse:
     )
 
 
-@_logged
 async def contact_get_api(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/contacts/{id}/profile`."""
     user = current_user(request)
@@ -555,7 +514,6 @@ async def contact_get_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"contact": found.as_json()})
 
 
-@_logged
 async def contact_create_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/contacts` with the profile (`first_name`, `last_name`, `phones`, `emails`, `idnp`,
     `birth_date`, `address`, `branch_id`, `owner_id`, `tags`, `consents`, `companies`, `relations`) and
@@ -578,7 +536,6 @@ async def contact_create_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"contact": found.as_json()}, status=201)
 
 
-@_logged
 async def contact_import_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/imports/contacts` `{"contacts": [profile, …]}` (at most 1000): admins and supervisors
     (a supervisor's rows land in their branch). Exact duplicates are skipped, likely ones created and put on
@@ -612,7 +569,6 @@ async def contact_import_api(request: web.Request) -> web.StreamResponse:
     )
 
 
-@_logged
 async def contact_profile_update_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/contacts/{id}/profile`: replace the whole profile (the body of `POST /api/v1/contacts`);
     409 with `duplicates` unless `confirm_duplicate`; 404 for a contact the caller cannot see."""

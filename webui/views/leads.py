@@ -8,7 +8,6 @@ change runs in one transaction with its audit entry; every refusal is logged wit
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +25,7 @@ from switchboard.accounts_model import User
 from switchboard.errors import N_, DomainError, Invalid, NotFound
 from switchboard.permissions import Role
 from webui import forms, i18n, keys
-from webui.keys import Handler
+from webui.errors import log_refusal
 from webui.security import client_ip, current_user
 from webui.templating import render
 from webui.views.inbox import _json_object
@@ -35,28 +34,6 @@ log = logging.getLogger(__name__)
 
 LEAD_FORM_FIELDS = (*leads.EDITABLE, *leads.MANAGER_ONLY)
 DEAL_FORM_FIELDS = ("amount", "currency", "product", "owner_id")
-
-
-def _logged(handler: Handler) -> Handler:
-    """Every refusal (bad input, a lead of another branch) leaves a line in the log with who asked."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except DomainError as exc:
-            _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
-            raise
-        except web.HTTPClientError as exc:
-            _log_refusal(request, exc.status, exc.reason)
-            raise
-
-    return wrapper
-
-
-def _log_refusal(request: web.Request, status: int, why: str) -> None:
-    user = current_user(request)
-    log.info("leads: %s %s refused %s for %s: %s", request.method, request.path, status, user.username, why)
 
 
 # --- finding what the caller may see ----------------------------------------------------------------------
@@ -153,7 +130,6 @@ async def _lead_page(
     return await render("lead.html", request, context, status=error.status if error else 200)
 
 
-@_logged
 async def lead_page(request: web.Request) -> web.StreamResponse:
     """`GET /leads/{id}`: every field; source and UTM read-only; convert to a deal."""
     return await _lead_page(request, forms.path_int(request, "id"))
@@ -172,7 +148,6 @@ async def _form(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-@_logged
 async def lead_update_form(request: web.Request) -> web.StreamResponse:
     """`POST /leads/{id}`: the page's form. Locked fields are not in an agent's form (disabled inputs are
     not sent), so they stay as they are."""
@@ -184,7 +159,7 @@ async def lead_update_form(request: web.Request) -> web.StreamResponse:
     except (leads.Forbidden, NotFound):
         raise
     except DomainError as exc:
-        _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
+        log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         return await _lead_page(request, lead_id, error=exc, values=form)
     await forms.flash(request, i18n.gettext("Lead saved."))
     raise web.HTTPFound(f"/leads/{lead_id}")
@@ -200,7 +175,6 @@ async def _convert(request: web.Request, lead_id: int) -> tuple[DealView, bool]:
     return deal, lead.deal_id is None
 
 
-@_logged
 async def lead_convert_form(request: web.Request) -> web.StreamResponse:
     """`POST /leads/{id}/convert`: make the deal (or find the one made before) and open it."""
     deal, _ = await _convert(request, forms.path_int(request, "id"))
@@ -208,7 +182,6 @@ async def lead_convert_form(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"/deals/{deal.id}")
 
 
-@_logged
 async def lead_api(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/leads/{id}`: the lead, with `locked`: the fields the caller may not change."""
     user = current_user(request)
@@ -217,7 +190,6 @@ async def lead_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"lead": _lead_json(lead, user)})
 
 
-@_logged
 async def lead_update_api(request: web.Request) -> web.StreamResponse:
     """`PATCH /api/v1/leads/{id} {"status", "junk_reason", "product", "amount", "currency", "term_months",
     "branch_id", "campaign", "score", "owner_id"}`: only the fields given change."""
@@ -227,7 +199,6 @@ async def lead_update_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"lead": _lead_json(lead, current_user(request))})
 
 
-@_logged
 async def lead_convert_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/leads/{id}/convert`: 201 with the new deal, 200 with the deal made before."""
     deal, created = await _convert(request, forms.path_int(request, "id"))
@@ -269,7 +240,6 @@ async def _deal_page(
     return await render("deal.html", request, context, status=error.status if error else 200)
 
 
-@_logged
 async def deal_page(request: web.Request) -> web.StreamResponse:
     """`GET /deals/{id}`: amount, product, stage with its probability, owner, win / lose."""
     return await _deal_page(request, forms.path_int(request, "id"))
@@ -307,29 +277,25 @@ async def _deal_form(request: web.Request, action: str) -> web.StreamResponse:
     except (leads.Forbidden, NotFound):
         raise
     except DomainError as exc:
-        _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
+        log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         return await _deal_page(request, deal_id, error=exc, values=form)
     messages = {"edit": N_("Deal saved."), "win": N_("Deal won."), "lose": N_("Deal lost.")}
     await forms.flash(request, i18n.gettext(messages[action]))
     raise web.HTTPFound(f"/deals/{deal_id}")
 
 
-@_logged
 async def deal_update_form(request: web.Request) -> web.StreamResponse:
     return await _deal_form(request, "edit")
 
 
-@_logged
 async def deal_win_form(request: web.Request) -> web.StreamResponse:
     return await _deal_form(request, "win")
 
 
-@_logged
 async def deal_lose_form(request: web.Request) -> web.StreamResponse:
     return await _deal_form(request, "lose")
 
 
-@_logged
 async def deal_api(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/deals/{id}`."""
     user = current_user(request)
@@ -338,7 +304,6 @@ async def deal_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"deal": deal.as_json()})
 
 
-@_logged
 async def deal_update_api(request: web.Request) -> web.StreamResponse:
     """`PATCH /api/v1/deals/{id} {"amount", "currency", "product", "owner_id", "stage_id"}`."""
     deal_id = forms.path_int(request, "id")
@@ -347,14 +312,12 @@ async def deal_update_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"deal": deal.as_json()})
 
 
-@_logged
 async def deal_win_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/deals/{id}/win`."""
     deal = await _change_deal(request, forms.path_int(request, "id"), {}, "win")
     return web.json_response({"deal": deal.as_json()})
 
 
-@_logged
 async def deal_lose_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/deals/{id}/lose {"lost_reason": "<loss_reason code>"}`."""
     deal_id = forms.path_int(request, "id")

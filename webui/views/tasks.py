@@ -9,7 +9,6 @@ which also writes the audit entry.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import zoneinfo
 from collections.abc import Mapping
@@ -31,7 +30,7 @@ from switchboard.audit import AuditAction
 from switchboard.errors import N_, DomainError
 from switchboard.permissions import Action, Role, can
 from webui import forms, i18n, keys
-from webui.keys import Handler
+from webui.errors import log_refusal
 from webui.security import client_ip, current_user, viewer_of
 from webui.templating import render
 from webui.views.inbox import _json_object
@@ -42,28 +41,6 @@ STATUS_FILTERS = ("open", "done", "cancelled", "any")
 ACTIONS = ("done", "cancel", "take", "reopen")
 # What the audit log keeps of a task: enough to see who closed or moved it and why.
 AUDITED = ("title", "kind", "status", "assignee_id", "branch_id", "due_at", "outcome")
-
-
-def _logged(handler: Handler) -> Handler:
-    """Every refusal (bad input, a task that is not theirs) leaves a line in the log with who asked."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except DomainError as exc:
-            _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
-            raise
-        except web.HTTPClientError as exc:
-            _log_refusal(request, exc.status, exc.reason)
-            raise
-
-    return wrapper
-
-
-def _log_refusal(request: web.Request, status: int, why: str) -> None:
-    user = current_user(request)
-    log.info("tasks: %s %s refused %s for %s: %s", request.method, request.path, status, user.username, why)
 
 
 # --- reading input -----------------------------------------------------------------------------------------
@@ -355,7 +332,6 @@ async def _page(
     return await render("tasks.html", request, context, status=error.status if error else 200)
 
 
-@_logged
 async def tasks_page(request: web.Request) -> web.StreamResponse:
     """`GET /tasks?assignee=&status=`: mine and my branch's queue; supervisors and admins pick a person."""
     return await _page(request)
@@ -371,7 +347,6 @@ def _back(form: Mapping[str, str]) -> str:
     return target if target.startswith("/tasks") else "/tasks"
 
 
-@_logged
 async def task_create_form(request: web.Request) -> web.StreamResponse:
     """`POST /tasks` from the page's form: `assignee_id` "" is the caller, "queue" the branch's queue."""
     form = await _form(request)
@@ -383,7 +358,7 @@ async def task_create_form(request: web.Request) -> web.StreamResponse:
     try:
         task = await _create(request, data, _due_from_form(data))
     except DomainError as exc:
-        _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
+        log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         return await _page(request, error=exc, values=form)
     await forms.flash(request, i18n.gettext("Task “%(title)s” added.", title=task.title))
     raise web.HTTPFound(_back(form))
@@ -398,7 +373,7 @@ async def _action_form(request: web.Request, action: str) -> web.StreamResponse:
     except (TaskForbidden, TaskNotFound):
         raise  # the error page says it
     except DomainError as exc:
-        _log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
+        log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
         return await _page(request, error=exc)
     messages = {
         "done": N_("Task “%(title)s” is done."),
@@ -410,22 +385,18 @@ async def _action_form(request: web.Request, action: str) -> web.StreamResponse:
     raise web.HTTPFound(_back(form))
 
 
-@_logged
 async def task_done_form(request: web.Request) -> web.StreamResponse:
     return await _action_form(request, "done")
 
 
-@_logged
 async def task_cancel_form(request: web.Request) -> web.StreamResponse:
     return await _action_form(request, "cancel")
 
 
-@_logged
 async def task_take_form(request: web.Request) -> web.StreamResponse:
     return await _action_form(request, "take")
 
 
-@_logged
 async def task_reopen_form(request: web.Request) -> web.StreamResponse:
     return await _action_form(request, "reopen")
 
@@ -433,7 +404,6 @@ async def task_reopen_form(request: web.Request) -> web.StreamResponse:
 # --- JSON API ---------------------------------------------------------------------------------------------
 
 
-@_logged
 async def tasks_api(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/tasks?status=open|done|cancelled|any&assignee=me|unassigned|<id>`; without
     `assignee`: the caller's tasks and their branch's queue (every unassigned task for admins)."""
@@ -445,7 +415,6 @@ async def tasks_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"tasks": [task_json(t, user) for t in [*own, *queue]]})
 
 
-@_logged
 async def task_create_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/tasks {"title", "kind", "due_at": "2030-01-31T09:00:00Z", "assignee_id",
     "conversation_id", "contact_id", "lead_id", "note"}`: `assignee_id` absent is the caller, null the
@@ -471,23 +440,19 @@ async def _action_api(request: web.Request, action: str) -> web.StreamResponse:
     return web.json_response({"task": task_json(task, current_user(request))})
 
 
-@_logged
 async def task_done_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/tasks/{id}/done {"outcome": "…"}` (the body is optional)."""
     return await _action_api(request, "done")
 
 
-@_logged
 async def task_cancel_api(request: web.Request) -> web.StreamResponse:
     return await _action_api(request, "cancel")
 
 
-@_logged
 async def task_take_api(request: web.Request) -> web.StreamResponse:
     """An unassigned task of the caller's queue becomes theirs (409 when someone was quicker)."""
     return await _action_api(request, "take")
 
 
-@_logged
 async def task_reopen_api(request: web.Request) -> web.StreamResponse:
     return await _action_api(request, "reopen")
