@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import random
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -345,14 +346,14 @@ async def test_an_expired_lease_is_rerun_exactly_once_and_the_late_worker_is_fen
 
 async def test_a_long_job_keeps_its_lease_through_heartbeats(sessions: Sessions) -> None:
     registry = JobRegistry()
-    started = asyncio.Event()
+    started, finish = asyncio.Event(), asyncio.Event()
     runs: list[str] = []
 
     @registry.register("t.slow")
     async def handler(ctx: JobContext, payload: dict[str, Any]) -> None:
         runs.append(ctx.worker_id)
         started.set()
-        await asyncio.sleep(1.5)  # two and a half leases
+        await asyncio.wait_for(finish.wait(), 30)  # runs until the test has watched it past two leases
 
     job_id = await add_job(sessions, "t.slow")
     owner = make_worker(sessions, registry, worker_id="owner", lease_seconds=0.6)
@@ -362,10 +363,12 @@ async def test_a_long_job_keeps_its_lease_through_heartbeats(sessions: Sessions)
     claimed = await load(sessions, job_id)
     assert claimed is not None and claimed.lease_until is not None
     stolen = 0
-    for _ in range(12):
+    deadline = time.monotonic() + 1.5  # two and a half leases, however slow the machine
+    while time.monotonic() < deadline:
         await asyncio.sleep(0.1)
         stolen += await thief.run_once()
-    renewed = await load(sessions, job_id)
+    renewed = await load(sessions, job_id)  # still running: its lease was renewed, never lost
+    finish.set()
     assert await running == 1
     assert stolen == 0 and runs == ["owner"]
     assert renewed is not None and renewed.lease_until is not None
