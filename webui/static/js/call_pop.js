@@ -5,32 +5,13 @@
 // On the inbox page the page's live feed passes `call` frames on as `sb:call` events; elsewhere this module
 // opens a personal feed (`/live?only=personal`: only this person's calls and notifications) and passes
 // notifications on to the bell as `sb:notification`. Caller names reach the page only as textContent.
+import { el, icon } from "./dom.js";
 
 const root = document.getElementById("call-pops");
 const T = JSON.parse(document.getElementById("call-pop-strings").textContent);
 const RING_MS = 60_000; // longer than any dial timeout: a card whose end we never heard of still goes
 const MAX_BACKOFF = 30_000;
 const shown = new Map(); // linkedid -> {node, timer}
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
-function icon(name, extra = "") {
-  return el("i", { className: `ti ti-${name} ${extra}`.trim(), "aria-hidden": "true" });
-}
 
 function hide(linkedid) {
   const entry = shown.get(linkedid);

@@ -7,6 +7,7 @@ import { api as callApi, csrf } from "./api.js";
 import { contactEditor, isEditing, stopEditing } from "./contact_edit.js";
 import { contactMerger } from "./contact_merge.js";
 import { replyWindow } from "./reply_window.js";
+import { el, icon } from "./dom.js";
 
 const config = readJson("inbox-config");
 const T = readJson("inbox-strings");
@@ -69,26 +70,6 @@ function $(selector) {
 }
 
 /** Build an element; `text` and children become text nodes, never markup. */
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
-function icon(name, extra = "") {
-  return el("i", { className: `ti ti-${name} ${extra}`.trim(), "aria-hidden": "true" });
-}
-
 function channelLabel(channel) {
   return T[channel] || channel;
 }
