@@ -602,7 +602,7 @@ class RedisBus(EventBus):
 
 async def _discard(pubsub: PubSub) -> None:
     try:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        await pubsub.aclose()  # redis-py leaves it unannotated
     except Exception:  # the connection is already broken; closing is best-effort
         log.debug("event bus: error closing pub/sub connection", exc_info=True)
 

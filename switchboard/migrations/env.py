@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from crm_core.search_index import is_search_object
 from switchboard.db import create_engine
 from switchboard.models import metadata
 
@@ -19,6 +20,7 @@ def _run_sync(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=lambda name, _kind, _parent: not is_search_object(name or ""),
     )
     with context.begin_transaction():
         context.run_migrations()

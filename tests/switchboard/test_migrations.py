@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
+from crm_core.search_index import is_search_object
 from switchboard import migrate
 from switchboard.db import create_engine
 from switchboard.models import metadata
@@ -40,7 +41,13 @@ async def _schema_drift(url: str) -> list[object]:
     engine = create_engine(url)
 
     def compare(conn: Connection) -> list[object]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "include_name": lambda name, _kind, _parent: not is_search_object(name or ""),
+            },
+        )
         return list(compare_metadata(context, metadata))
 
     try:

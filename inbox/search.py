@@ -1,0 +1,39 @@
+"""The search box's inbox half: messages whose text matches a query (`crm_core.search_query`), only in
+the conversations the viewer may see (`inbox.service.visible_to`), newest first. The hit links to the
+customer's page, whose timeline holds the message."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.models import Contact
+from crm_core.search import DEFAULT_LIMIT, MAX_LIMIT, Hit, Kind, matching_ids, snippet
+from crm_core.search_query import Query
+from inbox.models import Conversation, Message
+from inbox.service import Viewer, visible_to
+
+
+async def search_messages(
+    session: AsyncSession, query: Query, viewer: Viewer, *, limit: int = DEFAULT_LIMIT
+) -> list[Hit]:
+    if query.empty:
+        return []
+    rows = await session.execute(
+        select(Message.id, Message.body, Message.channel, Contact.id, Contact)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .where(Message.id.in_(matching_ids(session, "messages", query)), visible_to(viewer))
+        .order_by(Message.id.desc())
+        .limit(max(1, min(limit, MAX_LIMIT)))
+    )
+    return [
+        Hit(
+            Kind.MESSAGE,
+            message_id,
+            f"{contact.display_name} · {channel}" if channel else contact.display_name,
+            snippet(body or "", query),
+            f"/contacts/{contact_id}#message-{message_id}",
+        )
+        for message_id, body, channel, contact_id, contact in rows
+    ]
