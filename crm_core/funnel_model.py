@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -81,6 +82,7 @@ class Deal(Base):
     status: Mapped[str] = mapped_column(String(10), default="open")  # open, won, lost
     lost_reason: Mapped[str | None] = mapped_column(String(MAX_CODE))
     closed_at: Mapped[dt.datetime | None]
+    custom: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -32,6 +32,9 @@ class Contact(Base):
     consents: Mapped[dict[str, Any]] = mapped_column(
         default=dict, server_default=text("'{}'")
     )  # channel: bool
+    custom: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, server_default=text("'{}'")
+    )  # custom fields (crm_core.custom_fields)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -85,6 +88,7 @@ class Lead(Base):
     junk_reason: Mapped[str | None] = mapped_column(String(50))  # a `junk_reason` classifier code
     score: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     first_response_at: Mapped[dt.datetime | None]
+    custom: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (Index("ix_leads_status", "status"),)

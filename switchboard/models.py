@@ -5,7 +5,7 @@ from __future__ import annotations
 from channels import accounts_model as channel_accounts_model
 from channels import webchat_model
 from crm_core import contacts_model as crm_contacts_model
-from crm_core import funnel_model, tasks_model
+from crm_core import custom_fields_model, funnel_model, tasks_model
 from crm_core import models as crm_models
 from inbox import calls_model, canned_model, notifications_model
 from inbox import models as inbox_models
@@ -23,6 +23,7 @@ __all__ = [
     "channel_accounts_model",
     "crm_contacts_model",
     "crm_models",
+    "custom_fields_model",
     "funnel_model",
     "inbox_models",
     "jobs_model",
