@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp_session import get_session
 
-from switchboard.errors import N_, Invalid
+from switchboard.errors import N_, DomainError, Invalid
 
 
 def text(data: Mapping[str, Any], name: str, *, max_len: int = 200, required: bool = False) -> str:
@@ -34,6 +34,19 @@ def integer(data: Mapping[str, Any], name: str, *, minimum: int = 0, maximum: in
         raise Invalid(N_("Enter a whole number."), field=name) from exc
     if not minimum <= value <= maximum:
         raise Invalid(N_("Enter a number from %(min)s to %(max)s."), field=name, min=minimum, max=maximum)
+    return value
+
+
+def reference(data: Mapping[str, Any], name: str, *, error: type[DomainError] = Invalid) -> int | None:
+    """A record id from JSON (a number) or a form (digits); absent, null and "" are None. `error` lets a
+    room raise its own kind of `Invalid` (a task's, say) so its edge answers the way it always does."""
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.isdigit() and len(value) < 11:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        raise error(N_("Not a valid reference."), field=name)
     return value
 
 

@@ -504,17 +504,6 @@ async def _own_endpoint(request: web.Request, user: CurrentUser) -> str:
     return endpoint
 
 
-def _optional_id(data: Mapping[str, Any], name: str) -> int | None:
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.isdigit() and len(value) < 11:
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
-        raise Invalid(N_("Not a valid reference."), field=name)
-    return value
-
-
 def _caller_id(name: str, number: str) -> str | None:
     """What the agent's phone shows while it rings: the customer's name and number."""
     clean = "".join(ch for ch in name if ch.isprintable() and ch not in '"<>\\;')[:60].strip()
@@ -534,8 +523,8 @@ async def originate_api(request: web.Request) -> web.StreamResponse:
     number = normalise_phone(raw.strip(), settings.default_region)
     if number is None:
         raise Invalid(N_("“%(number)s” is not a phone number."), field="number", number=raw.strip()[:40])
-    task_id = _optional_id(data, "task_id")
-    contact_id = _optional_id(data, "contact_id")
+    task_id = forms.reference(data, "task_id")
+    contact_id = forms.reference(data, "contact_id")
     contact_name = ""
     async with request.app[keys.SESSIONS]() as db:
         if task_id is not None:

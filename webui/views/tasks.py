@@ -52,18 +52,6 @@ def _status_filter(value: str) -> str | None:
     return None if value == "any" else value
 
 
-def _optional_id(data: Mapping[str, Any], name: str) -> int | None:
-    """A JSON id (or a form's digits); absent, null and "" are None."""
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.isdigit() and len(value) < 11:
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
-        raise TaskInvalid(N_("Not a valid reference."), field=name)
-    return value
-
-
 def _string(data: Mapping[str, Any], name: str, default: str = "") -> str:
     value = data.get(name, default)
     if value is None:
@@ -151,7 +139,7 @@ async def _target(db: AsyncSession, user: CurrentUser, value: str) -> int | None
         return user.id
     if value == "unassigned":
         return None
-    person_id = _optional_id({"assignee": value}, "assignee")
+    person_id = forms.reference({"assignee": value}, "assignee", error=TaskInvalid)
     assert person_id is not None
     if person_id == user.id:
         return user.id
@@ -236,10 +224,12 @@ async def _create(request: web.Request, data: Mapping[str, Any], due_at: dt.date
     title = _string(data, "title")
     kind = _string(data, "kind", TaskKind.FOLLOW_UP.value) or TaskKind.FOLLOW_UP.value
     note = _string(data, "note")
-    assignee_id = _optional_id(data, "assignee_id") if "assignee_id" in data else user.id
-    conversation_id = _optional_id(data, "conversation_id")
-    contact_id = _optional_id(data, "contact_id")
-    lead_id = _optional_id(data, "lead_id")
+    assignee_id: int | None = user.id
+    if "assignee_id" in data:
+        assignee_id = forms.reference(data, "assignee_id", error=TaskInvalid)
+    conversation_id = forms.reference(data, "conversation_id", error=TaskInvalid)
+    contact_id = forms.reference(data, "contact_id", error=TaskInvalid)
+    lead_id = forms.reference(data, "lead_id", error=TaskInvalid)
     branch_id = None
     async with request.app[keys.SESSIONS]() as db, db.begin():
         if assignee_id is not None and assignee_id != user.id:
