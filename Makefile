@@ -46,7 +46,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	@for script in bench/bench_*.py bench/ingest.py bench/routing.py bench/calls.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/bench_*.py bench/ingest.py bench/routing.py bench/calls.py bench/search.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 i18n: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext --no-location --project Switchboard -o webui/locale/messages.pot .

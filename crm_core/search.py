@@ -1,19 +1,29 @@
 """The search box's CRM half: contacts, companies, leads and deals matching one query
 (`crm_core.search_query`), each kind scoped by its own visibility rule and listed newest first.
 
-`matching_ids(session, table, query)` is the full-text condition on either engine (the index of
+`newest_matching(…)` runs a kind's select with the full-text condition on either engine (the index of
 `crm_core.search_index`); the inbox uses it for messages (`inbox.search`), and the web view puts the
 hits of both together. Functions take the caller's session and never write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, false, func, literal_column, or_, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import search_index
@@ -26,6 +36,8 @@ from switchboard.db import is_postgres
 from switchboard.permissions import Role
 
 MAX_QUERY = 200  # characters of one query
+RECENT = 5000  # newest rows of a table looked through first (`newest_matching`)
+RARE = 2000  # newest matches of a rare query taken from the index before the visibility rule
 DEFAULT_LIMIT = 20  # hits per kind
 MAX_LIMIT = 100
 SNIPPET = 120  # characters of a snippet
@@ -60,30 +72,69 @@ class Hit:
         return {**asdict(self), "kind": self.kind.value}
 
 
-def matching_ids(session: AsyncSession, table: str, query: Query) -> Any:
-    """A select of the ids in `table` whose document matches `query` (not empty), for `id IN (…)`.
-    The match runs on the table alone, so joins in the outer query never make its columns ambiguous."""
+def matches(session: AsyncSession, table: str, query: Query) -> ColumnElement[bool]:
+    """The full-text condition "this row of `table` matches `query`" (not empty) on either engine, for the
+    WHERE of a select from `table`: the stored `search_vector` on PostgreSQL, the FTS5 table's rowids on
+    SQLite."""
+    phones = table in search_index.PHONE_COLUMNS
     if is_postgres(session):
-        document: ColumnElement[Any] = literal_column(search_index.tsvector_sql(table))
-        condition = document.bool_op("@@")(
-            func.to_tsquery(literal_column("'simple'::regconfig"), query.tsquery())
-        )
-        # Materialised: otherwise the planner may walk the primary key newest first and compute the
-        # document of every row until it has enough hits, instead of asking the GIN index once.
-        found = (
-            select(literal_column("id", Integer).label("id"))
-            .select_from(text(table))
-            .where(condition)
-            .cte(f"{table}_found")
-            .prefix_with("MATERIALIZED")
-        )
-        return select(found.c.id)
+        vector: ColumnElement[Any] = literal_column(f"{table}.{search_index.PG_COLUMN}")
+        return _ts_match(vector, query.tsquery(phones))
     fts = search_index.fts_table(table)
-    return (
+    rowids = (
         text(f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match")
-        .bindparams(match=query.fts5())
+        .bindparams(match=query.fts5(phones))
         .columns(rowid=Integer)
     )
+    return literal_column(f"{table}.id", Integer).in_(rowids)
+
+
+def _ts_match(vector: ColumnElement[Any], tsquery: str) -> ColumnElement[bool]:
+    condition: ColumnElement[bool] = vector.bool_op("@@")(
+        func.to_tsquery(literal_column("'simple'::regconfig"), tsquery)
+    )
+    return condition
+
+
+async def newest_matching(
+    session: AsyncSession, table: str, id_column: Any, query: Query, statement: Any, limit: int
+) -> Sequence[Any]:
+    """The rows of `statement` (a select from `table`, with its joins and visibility rule) matching
+    `query`, newest `limit` first, fast whether the words are common or rare.
+
+    On PostgreSQL, first among the newest RECENT rows only: a common word ("Rusu", "credit") fills the
+    page there, and those are then exactly the newest hits of all. When it does not, the words are rare,
+    so the GIN index lists the newest RARE matches (materialised, so the planner cannot trade it for a walk
+    of the whole table on a guess) and the page is read from those by primary key."""
+    ordered = statement.order_by(id_column.desc()).limit(limit)
+    if not is_postgres(session):
+        return (await session.execute(ordered.where(matches(session, table, query)))).all()
+    threshold = await session.scalar(select(id_column).order_by(id_column.desc()).offset(RECENT - 1).limit(1))
+    if threshold is not None:
+        recent = ordered.where(matches(session, table, query), id_column >= threshold)
+        rows = (await session.execute(recent)).all()
+        if len(rows) >= limit:
+            return rows
+    found = (
+        select(literal_column("id", Integer).label("id"))
+        .select_from(text(table))
+        .where(
+            _ts_match(
+                literal_column(search_index.PG_COLUMN), query.tsquery(table in search_index.PHONE_COLUMNS)
+            )
+        )
+        .cte(f"{table}_found")
+        .prefix_with("MATERIALIZED")
+    )
+    ids = list(await session.scalars(select(found.c.id).order_by(found.c.id.desc()).limit(RARE)))
+    rows = (await session.execute(ordered.where(id_column.in_(ids)))).all() if ids else []
+    if len(rows) >= limit or len(ids) < RARE:
+        return rows
+    # Common in old rows, rare in new ones, and most of the newest hidden from this viewer: every match.
+    indexed = statement.join_from(id_column.class_, found, found.c.id == id_column).order_by(
+        found.c.id.desc()
+    )
+    return (await session.execute(indexed.limit(limit))).all()
 
 
 def snippet(text_: str, query: Query, width: int = SNIPPET) -> str:
@@ -156,15 +207,8 @@ async def search(
 
 
 async def _contacts(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
-    rows = await session.scalars(
-        select(Contact)
-        .where(
-            Contact.id.in_(matching_ids(session, "contacts", query)),
-            visible_contacts(scope.role, scope.branch_id, scope.user_id),
-        )
-        .order_by(Contact.id.desc())
-        .limit(limit)
-    )
+    statement = select(Contact).where(visible_contacts(scope.role, scope.branch_id, scope.user_id))
+    rows = [row[0] for row in await newest_matching(session, "contacts", Contact.id, query, statement, limit)]
     return [
         Hit(
             Kind.CONTACT,
@@ -178,15 +222,10 @@ async def _contacts(session: AsyncSession, query: Query, scope: Scope, limit: in
 
 
 async def _companies(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
-    rows = await session.scalars(
-        select(Company)
-        .where(
-            Company.id.in_(matching_ids(session, "companies", query)),
-            visible_companies(scope.role, scope.branch_id),
-        )
-        .order_by(Company.id.desc())
-        .limit(limit)
-    )
+    statement = select(Company).where(visible_companies(scope.role, scope.branch_id))
+    rows = [
+        row[0] for row in await newest_matching(session, "companies", Company.id, query, statement, limit)
+    ]
     return [
         Hit(
             Kind.COMPANY,
@@ -200,13 +239,8 @@ async def _companies(session: AsyncSession, query: Query, scope: Scope, limit: i
 
 
 async def _leads(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
-    rows = await session.execute(
-        select(Lead, Contact)
-        .join(Contact, Contact.id == Lead.contact_id)
-        .where(Lead.id.in_(matching_ids(session, "leads", query)), visible_leads(scope))
-        .order_by(Lead.id.desc())
-        .limit(limit)
-    )
+    statement = select(Lead, Contact).join(Contact, Contact.id == Lead.contact_id).where(visible_leads(scope))
+    rows = await newest_matching(session, "leads", Lead.id, query, statement, limit)
     hits = []
     for lead, contact in rows:
         facts = (
@@ -230,13 +264,8 @@ async def _leads(session: AsyncSession, query: Query, scope: Scope, limit: int) 
 
 
 async def _deals(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
-    rows = await session.execute(
-        select(Deal, Contact)
-        .join(Contact, Contact.id == Deal.contact_id)
-        .where(and_(Deal.id.in_(matching_ids(session, "deals", query)), visible_deals(scope)))
-        .order_by(Deal.id.desc())
-        .limit(limit)
-    )
+    statement = select(Deal, Contact).join(Contact, Contact.id == Deal.contact_id).where(visible_deals(scope))
+    rows = await newest_matching(session, "deals", Deal.id, query, statement, limit)
     hits = []
     for deal, contact in rows:
         amount = f"{deal.amount} {deal.currency}" if deal.amount is not None else None

@@ -78,13 +78,14 @@ class Query:
         """Nothing to look for: no words, or only excluded ones (which would list everything)."""
         return not self.must
 
-    def fts5(self) -> str:
-        """An FTS5 MATCH expression; '' when the query is empty."""
+    def fts5(self, phones: bool = True) -> str:
+        """An FTS5 MATCH expression; '' when the query is empty. `phones`: a run of digits also matches a
+        phone number's end (only where the document holds phone numbers)."""
         if self.empty:
             return ""
         groups = []
         for group in self.must:
-            alternatives = [_fts5_term(term) for term in group]
+            alternatives = [_fts5_term(term, phones) for term in group]
             groups.append(
                 alternatives[0] if len(alternatives) == 1 else "(" + " OR ".join(alternatives) + ")"
             )
@@ -92,18 +93,19 @@ class Query:
         if len(groups) > 1:
             expression = f"({expression})"
         for term in self.must_not:
-            expression = f"{expression} NOT {_fts5_term(term)}"
+            expression = f"{expression} NOT {_fts5_term(term, phones)}"
         return expression
 
-    def tsquery(self) -> str:
-        """A `to_tsquery('simple', …)` string; '' when the query is empty."""
+    def tsquery(self, phones: bool = True) -> str:
+        """A `to_tsquery('simple', …)` string; '' when the query is empty. `phones` as for `fts5`: a prefix
+        query the planner cannot estimate is left out where no phone numbers are indexed."""
         if self.empty:
             return ""
         groups = []
         for group in self.must:
-            alternatives = [_ts_term(term) for term in group]
+            alternatives = [_ts_term(term, phones) for term in group]
             groups.append(alternatives[0] if len(alternatives) == 1 else "(" + " | ".join(alternatives) + ")")
-        parts = groups + [f"!{_ts_term(term)}" for term in self.must_not]
+        parts = groups + [f"!{_ts_term(term, phones)}" for term in self.must_not]
         return " & ".join(parts)
 
 
@@ -111,9 +113,9 @@ def _quote_fts5(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
 
 
-def _fts5_term(term: Term) -> str:
+def _fts5_term(term: Term, phones: bool) -> str:
     phrase = _quote_fts5(" ".join(term.tokens))
-    tail = term.phone_tail
+    tail = term.phone_tail if phones else None
     if tail is None:
         return phrase
     return f"({phrase} OR {_quote_fts5(PHONE_MARK + tail[::-1])}*)"
@@ -123,11 +125,11 @@ def _quote_ts(token: str) -> str:
     return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _ts_term(term: Term) -> str:
+def _ts_term(term: Term, phones: bool) -> str:
     phrase = " <-> ".join(_quote_ts(token) for token in term.tokens)
     if len(term.tokens) > 1:
         phrase = f"({phrase})"
-    tail = term.phone_tail
+    tail = term.phone_tail if phones else None
     if tail is None:
         return phrase
     return f"({phrase} | {_quote_ts(PHONE_MARK + tail[::-1])}:*)"

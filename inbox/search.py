@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.models import Contact
-from crm_core.search import DEFAULT_LIMIT, MAX_LIMIT, Hit, Kind, matching_ids, snippet
+from crm_core.search import DEFAULT_LIMIT, MAX_LIMIT, Hit, Kind, newest_matching, snippet
 from crm_core.search_query import Query
 from inbox.models import Conversation, Message
 from inbox.service import Viewer, visible_to
@@ -19,14 +19,14 @@ async def search_messages(
 ) -> list[Hit]:
     if query.empty:
         return []
-    rows = await session.execute(
+    statement = (
         select(Message.id, Message.body, Message.channel, Contact.id, Contact)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .join(Contact, Contact.id == Conversation.contact_id)
-        .where(Message.id.in_(matching_ids(session, "messages", query)), visible_to(viewer))
-        .order_by(Message.id.desc())
-        .limit(max(1, min(limit, MAX_LIMIT)))
+        .where(visible_to(viewer))
     )
+    limit = max(1, min(limit, MAX_LIMIT))
+    rows = await newest_matching(session, "messages", Message.id, query, statement, limit)
     return [
         Hit(
             Kind.MESSAGE,

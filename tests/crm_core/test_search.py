@@ -184,3 +184,27 @@ async def test_the_index_follows_updates_and_deletes(sessions: Sessions, world: 
     assert await _ids(sessions, "rusu", world.admin, Kind.CONTACT) == {world.ion}
     assert await _ids(sessions, "ciobanu", world.admin, Kind.CONTACT) == {world.vasile}
     assert await _ids(sessions, "elena", world.admin, Kind.CONTACT) == set()
+
+
+@pytest.mark.parametrize(("recent", "rare"), [(2, 2), (3, 1), (100, 100)])
+async def test_the_newest_hits_are_the_same_whichever_path_finds_them(
+    sessions: Sessions, world: World, monkeypatch: pytest.MonkeyPatch, recent: int, rare: int
+) -> None:
+    """On PostgreSQL a search looks through the newest rows first, then asks the index for the newest
+    matches, then for all of them (`newest_matching`); each path gives the same page, newest first, and
+    an agent's page never holds what the agent may not see."""
+    from crm_core import search as search_module
+
+    async with sessions() as db, db.begin():
+        for i in range(6):
+            branch = world.south if i % 2 else world.north
+            db.add(Contact(first_name=f"Client{i}", last_name="Lungu", branch_id=branch))
+    monkeypatch.setattr(search_module, "RECENT", recent)
+    monkeypatch.setattr(search_module, "RARE", rare)
+    async with sessions() as db:
+        every = await search(db, parse("Lungu"), world.admin, kinds=[Kind.CONTACT], limit=4)
+        mine = await search(db, parse("Lungu"), world.agent, kinds=[Kind.CONTACT], limit=2)
+        rusu = await search(db, parse("Rusu"), world.admin, kinds=[Kind.CONTACT], limit=5)
+    assert [h.title for h in every] == ["Client5 Lungu", "Client4 Lungu", "Client3 Lungu", "Client2 Lungu"]
+    assert [h.title for h in mine] == ["Client4 Lungu", "Client2 Lungu"]
+    assert [h.title for h in rusu] == ["Vasile Rusu", "Ion Rusu"]

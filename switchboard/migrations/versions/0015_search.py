@@ -1,5 +1,6 @@
-"""search: full-text indexes over contacts, companies, leads, deals and messages — GIN expression indexes
-on PostgreSQL, FTS5 tables kept in step by triggers on SQLite (`crm_core.search_index`)
+"""search: full-text indexes over contacts, companies, leads, deals and messages — a stored tsvector column
+with a GIN index on PostgreSQL, FTS5 tables kept in step by triggers on SQLite (`crm_core.search_index`);
+and an index on the lower-cased primary e-mail, which every duplicate check looks up
 
 Revision ID: 0015
 Revises: 0014
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 from crm_core import search_index
@@ -23,21 +25,16 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     bind = op.get_bind()
     for table in search_index.DOCUMENTS:
-        if bind.dialect.name == "postgresql":
-            op.execute(
-                f"CREATE INDEX {search_index.pg_index_name(table)} ON {table} "
-                f"USING gin (({search_index.tsvector_sql(table)}))"
-            )
-        else:
-            for statement in search_index.sqlite_ddl(table):
-                op.execute(statement)
+        ddl = search_index.pg_ddl if bind.dialect.name == "postgresql" else search_index.sqlite_ddl
+        for statement in ddl(table):
+            op.execute(statement)
+    op.create_index("ix_contacts_email_lower", "contacts", [sa.text("lower(email)")])
 
 
 def downgrade() -> None:
     bind = op.get_bind()
+    op.drop_index("ix_contacts_email_lower", "contacts")
     for table in search_index.DOCUMENTS:
-        if bind.dialect.name == "postgresql":
-            op.execute(f"DROP INDEX IF EXISTS {search_index.pg_index_name(table)}")
-        else:
-            for statement in search_index.sqlite_drop(table):
-                op.execute(statement)
+        drop = search_index.pg_drop if bind.dialect.name == "postgresql" else search_index.sqlite_drop
+        for statement in drop(table):
+            op.execute(statement)
