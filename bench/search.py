@@ -158,6 +158,12 @@ async def fill(url: str) -> None:
             ["contact_id", "e164", "tail", "label", "is_primary"],
             ((i, _phone(i), _phone(i)[-6:], "", True) for i in range(1, CONTACTS + 1)),
         )
+        await _copy(  # every write path keeps the primary e-mail in contact_emails too
+            conn,
+            "contact_emails",
+            ["contact_id", "email", "label", "is_primary"],
+            ((i, f"client{i}@mail.md", "", True) for i in range(3, CONTACTS + 1, 3)),
+        )
         await _copy(
             conn,
             "conversations",

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.contacts_model import PHONE_TAIL, ContactEmail, ContactPhone, DuplicateCandidate
@@ -100,12 +100,11 @@ async def _exact_ids(session: AsyncSession, c: Candidate) -> dict[int, list[str]
         )
         add(await session.scalars(select(Contact.id).where(Contact.phone.in_(phones))), "phone")
     emails = sorted({e.strip().lower() for e in c.emails if e.strip()})
-    if emails:
+    if emails:  # contact_emails holds every address, the primary one included, lower-cased
         add(
             await session.scalars(select(ContactEmail.contact_id).where(ContactEmail.email.in_(emails))),
             "email",
         )
-        add(await session.scalars(select(Contact.id).where(func.lower(Contact.email).in_(emails))), "email")
     if c.idnp:
         add(await session.scalars(select(Contact.id).where(Contact.idnp == c.idnp)), "idnp")
     if c.identities:

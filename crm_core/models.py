@@ -38,9 +38,6 @@ class Contact(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    # Every duplicate check looks a primary e-mail up case-insensitively (crm_core.duplicates).
-    __table_args__ = (Index("ix_contacts_email_lower", text("lower(email)")),)
-
     @property
     def display_name(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()

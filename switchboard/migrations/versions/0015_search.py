@@ -1,6 +1,5 @@
 """search: full-text indexes over contacts, companies, leads, deals and messages — a stored tsvector column
-with a GIN index on PostgreSQL, FTS5 tables kept in step by triggers on SQLite (`crm_core.search_index`);
-and an index on the lower-cased primary e-mail, which every duplicate check looks up
+with a GIN index on PostgreSQL, FTS5 tables kept in step by triggers on SQLite (`crm_core.search_index`)
 
 Revision ID: 0015
 Revises: 0014
@@ -11,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
 from crm_core import search_index
@@ -28,12 +26,10 @@ def upgrade() -> None:
         ddl = search_index.pg_ddl if bind.dialect.name == "postgresql" else search_index.sqlite_ddl
         for statement in ddl(table):
             op.execute(statement)
-    op.create_index("ix_contacts_email_lower", "contacts", [sa.text("lower(email)")])
 
 
 def downgrade() -> None:
     bind = op.get_bind()
-    op.drop_index("ix_contacts_email_lower", "contacts")
     for table in search_index.DOCUMENTS:
         drop = search_index.pg_drop if bind.dialect.name == "postgresql" else search_index.sqlite_drop
         for statement in drop(table):
