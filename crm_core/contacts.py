@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.model import VisitSource
-from crm_core import duplicates
+from crm_core import duplicates, scoring
 from crm_core.contacts_model import ContactEmail, ContactPhone
 from crm_core.models import Contact, ContactIdentity, Lead
 from switchboard import audit
@@ -112,6 +112,7 @@ async def resolve_contact(
                 )
                 if getattr(filled, "rowcount", 0):
                     await add_phone(session, known.id, e164_known, primary=True)
+                    await scoring.recompute_contact(session, known.id)
         return Resolved(known.id, known.branch_id, known.owner_id, created=False, identity_created=False)
     e164 = normalise_phone(phone, region)
     found = None
@@ -144,6 +145,7 @@ async def resolve_contact(
         if e164:
             await add_phone(session, contact_id, e164, primary=True)
         await _note_likely_duplicates(session, contact_id, first, last, e164)
+        await scoring.recompute_contact(session, contact_id)  # the new lead's first score
     linked = await _link_identity(session, contact_id, channel, account_id, external_id, name)
     if linked != contact_id:  # another request linked this identity first: adopt its contact
         if found is None:
@@ -480,6 +482,7 @@ async def update_contact(
             record_id=contact.id,
             changes=changes,
         )
+        await scoring.recompute_contact(session, contact.id)  # a phone or e-mail known now scores
     card = await contact_card(session, contact.id)
     assert card is not None
     return card

@@ -118,3 +118,25 @@ DEFAULT_STAGES: Final[tuple[tuple[str, int, str], ...]] = (
     ("Won", 100, "won"),
     ("Lost", 0, "lost"),
 )
+
+# The scoring rules a new hub starts with (crm_core.scoring; seeded by migration 0017): what makes a lead
+# worth calling first at a credit consultancy. (name msgid, kind, params, points) — admins change them all.
+SCORING_RULES: Final[tuple[tuple[str, str, dict[str, object], int], ...]] = (
+    ("Asks for a mortgage", "product", {"values": ["mortgage"]}, 20),
+    ("Asks for a business or car loan", "product", {"values": ["business", "car_loan"]}, 15),
+    ("Asks for consumer credit or refinancing", "product", {"values": ["consumer", "refinancing"]}, 10),
+    ("Amount of 50 000 MDL or more", "amount", {"min": "50000", "max": None, "currency": "MDL"}, 10),
+    ("Amount of 250 000 MDL or more", "amount", {"min": "250000", "max": None, "currency": "MDL"}, 10),
+    ("Amount under 5 000 MDL", "amount", {"min": None, "max": "4999.99", "currency": "MDL"}, -10),
+    ("Term of 12 to 60 months", "term", {"min": 12, "max": 60}, 5),
+    ("Called us or wrote from the website", "source_channel", {"values": ["phone", "webchat"]}, 5),
+    ("Came by recommendation or from a partner", "utm_source", {"values": ["referral", "partner"]}, 10),
+    ("Came from Google Ads", "utm_source", {"values": ["google", "google_ads"]}, 5),
+    ("Phone number known", "completeness", {"item": "phone"}, 10),
+    ("E-mail known", "completeness", {"item": "email"}, 5),
+    ("IDNP known", "completeness", {"item": "idnp"}, 15),
+    ("Birth date known", "completeness", {"item": "birth_date"}, 5),
+    ("Replied to us", "replies", {"min": 1}, 10),
+    ("Replied three times or more", "replies", {"min": 3}, 5),
+    ("Answered a call", "answered_calls", {"min": 1}, 15),
+)

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from crm_core import defaults
+from crm_core import defaults, scoring
 from crm_core.classifiers import is_active_code
 from crm_core.funnel_model import Deal, Pipeline, Stage
 from crm_core.leads import (
@@ -196,6 +196,8 @@ async def _record(
     after = await get_deal(session, deal_id)
     assert after is not None
     changes = audit.diff(_snapshot(before) if before else {}, _snapshot(after))
+    if "status" in changes and after.lead_id is not None:  # won, lost or reopened: the model learns it
+        await scoring.note_outcome(session, after.lead_id, after.status)
     if changes or before is None:
         await audit.record_change(
             session,

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from crm_core import scoring
 from crm_core.classifiers import is_active_code
 from crm_core.funnel_model import Deal
 from crm_core.models import Contact, Lead
@@ -359,6 +360,8 @@ async def update_lead(
             record_id=lead_id,
             changes=diff,
         )
+    # the rules rescore it; a score a manager set becomes their correction of the rules' points
+    await scoring.recompute(session, lead_id, target=values["score"] if "score" in diff else None)
     after = await get_lead(session, lead_id)
     assert after is not None
     return after

@@ -87,6 +87,12 @@ class Lead(Base):
     term_months: Mapped[int | None] = mapped_column(Integer)
     junk_reason: Mapped[str | None] = mapped_column(String(50))  # a `junk_reason` classifier code
     score: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Scoring (crm_core.scoring; migration 0017): the rules that gave the score, a manager's correction,
+    # and the engagement the inbox reports.
+    score_breakdown: Mapped[list[dict[str, Any]]] = mapped_column(default=list, server_default=text("'[]'"))
+    score_adjustment: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    customer_replies: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    answered_calls: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     first_response_at: Mapped[dt.datetime | None]
     custom: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import duplicates, idnp
+from crm_core import duplicates, idnp, scoring
 from crm_core.contacts import _email, _name, _phone, check_duplicates
 from crm_core.contacts_model import Company, ContactCompany, ContactEmail, ContactPhone, ContactRelation
 from crm_core.merge import search_filter
@@ -376,6 +376,7 @@ async def save_contact(
             record_id=contact_id,
             changes=changes,
         )
+    await scoring.recompute_contact(session, contact_id)  # completeness rules read the profile
 
 
 # --- reading ------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.asterisk.model import CallEvent, CallRecord
 from channels.model import Channel, MessageKind
-from crm_core import tasks
+from crm_core import scoring, tasks
 from crm_core.models import Contact, Lead
 from crm_core.tasks_model import Task
 from inbox import notifications
@@ -422,6 +422,8 @@ class CallLog:
             call.updated_at = now
             outcome = _Outcome(call.id)
             await self._close_tasks(session, call, record, was_answered)
+            if record.answered_at is not None and not was_answered and call.contact_id is not None:
+                await scoring.note_engagement(session, call.contact_id, scoring.Engagement.ANSWERED_CALL)
             if event.kind == "ended" and due_at is not None:
                 outcome.notification = await self._callback(session, call, record, due_at)
             conversation_row = (

@@ -46,7 +46,7 @@ from channels.model import (
     TemplateRef,
     WatermarkUpdate,
 )
-from crm_core import contacts, leads
+from crm_core import contacts, leads, scoring
 from crm_core.models import Contact, ContactIdentity
 from inbox import labels as label_rules
 from inbox import notifications
@@ -197,6 +197,9 @@ _CUSTOMERS_THREAD = (
 )
 # Built once with bound parameters: statements built with inline values cost more CPU than they take to
 # run, and these run for every inbound message.
+# an agent had answered everything (nothing was waiting): this message is the customer's reply
+_REPLIED = "_replied"
+_WAS_ANSWERED = _CONVERSATIONS.c.waiting_since == bindparam("now", type_=_CONVERSATIONS.c.waiting_since.type)
 _TOUCH_CONVERSATION = (
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == _CUSTOMERS_THREAD)
@@ -211,7 +214,7 @@ _TOUCH_CONVERSATION = (
         status="open",
         snoozed_until=None,
     )
-    .returning(*_EVENT_COLUMNS)
+    .returning(*_EVENT_COLUMNS, _WAS_ANSWERED.label(_REPLIED))
 )
 _OPEN_CONVERSATION = insert(_CONVERSATIONS).returning(*_EVENT_COLUMNS)
 # a call reopens the customer's thread like a message does, but counts nothing unread and keeps the channel
@@ -273,6 +276,8 @@ class Inbox:
                 )
                 now = utcnow()
                 conversation, opened = await self._touch_conversation(session, resolved, event, now)
+                if conversation.pop(_REPLIED, False):
+                    await scoring.note_engagement(session, resolved.contact_id, scoring.Engagement.REPLY)
                 values = {
                     "conversation_id": conversation["id"],
                     "direction": "in",

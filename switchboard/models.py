@@ -5,7 +5,7 @@ from __future__ import annotations
 from channels import accounts_model as channel_accounts_model
 from channels import webchat_model
 from crm_core import contacts_model as crm_contacts_model
-from crm_core import custom_fields_model, funnel_model, tasks_model
+from crm_core import custom_fields_model, funnel_model, scoring_model, tasks_model
 from crm_core import models as crm_models
 from inbox import calls_model, canned_model, notifications_model
 from inbox import models as inbox_models
@@ -30,6 +30,7 @@ __all__ = [
     "metadata",
     "notifications_model",
     "router_tables",
+    "scoring_model",
     "tasks_model",
     "webchat_model",
 ]

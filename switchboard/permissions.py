@@ -36,6 +36,7 @@ class Action(StrEnum):
     CALLS_DIAL = "calls.dial"  # click-to-call from the person's own phone
     CALLS_RECORDING = "calls.recording"  # which recordings: webui.views.calls.may_listen
     CLASSIFIERS_MANAGE = "classifiers.manage"  # the vocabularies every form picks from
+    SCORING_MANAGE = "scoring.manage"  # lead scoring rules and the learned model
 
 
 _ALL = frozenset(Role)
@@ -65,6 +66,7 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.CALLS_DIAL: frozenset({_A, _S, _G}),
     Action.CALLS_RECORDING: frozenset({_A, _S, _G}),
     Action.CLASSIFIERS_MANAGE: frozenset({_A}),
+    Action.SCORING_MANAGE: frozenset({_A}),
 }
 
 

@@ -16,6 +16,7 @@ from webui.routes_inbox import INBOX_ROUTES
 from webui.routes_inbox_tools import INBOX_TOOLS_ROUTES
 from webui.routes_leads import LEAD_ROUTES
 from webui.routes_routing import ROUTING_ROUTES
+from webui.routes_scoring import SCORING_ROUTES
 from webui.routes_search import SEARCH_ROUTES
 from webui.routes_spec import PUBLIC, RouteSpec
 from webui.routes_tasks import TASK_ROUTES
@@ -114,6 +115,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     + CALL_ROUTES
     + CONTACT_ROUTES
     + SEARCH_ROUTES
+    + SCORING_ROUTES
 )
 
 STATIC_ROUTE = "static"

@@ -16,7 +16,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import classifiers, funnel, leads
+from crm_core import classifiers, funnel, leads, scoring
 from crm_core.funnel import DealView
 from crm_core.leads import TRANSITIONS, LeadStatus, LeadView
 from switchboard import accounts
@@ -89,8 +89,10 @@ async def _check_owner_branch(db: AsyncSession, user: CurrentUser, changes: Mapp
         raise leads.Forbidden(N_("You can give it only to someone of your branch."), field="owner_id")
 
 
-def _lead_json(lead: LeadView, user: CurrentUser) -> dict[str, Any]:
-    return {**lead.as_json(), "locked": sorted(leads.locked_fields(user.role))}
+def _lead_json(lead: LeadView, user: CurrentUser, card: scoring.ScoreCard | None) -> dict[str, Any]:
+    """The lead with `locked` (what the caller may not change) and `scoring` (breakdown, learned)."""
+    out = {**lead.as_json(), "locked": sorted(leads.locked_fields(user.role))}
+    return out | {"scoring": card.as_json() if card is not None else None}
 
 
 # --- leads ---------------------------------------------------------------------------------------------
@@ -115,6 +117,7 @@ async def _lead_page(
             "junk_labels": await classifiers.labels(db, "junk_reason", locale),
             "branches": [b for b in await accounts.list_branches(db) if b.active or b.id == lead.branch_id],
             "experts": await _experts_with(db, user, lead.owner_id),
+            "score_card": await scoring.score_card(db, lead.id),  # _lead_score.html
         }
     current = LeadStatus(lead.status) if lead.status in set(LeadStatus) else LeadStatus.NEW
     context |= {
@@ -187,7 +190,8 @@ async def lead_api(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     async with request.app[keys.SESSIONS]() as db:
         lead = await _lead(db, user, forms.path_int(request, "id"))
-    return web.json_response({"lead": _lead_json(lead, user)})
+        card = await scoring.score_card(db, lead.id)
+    return web.json_response({"lead": _lead_json(lead, user, card)})
 
 
 async def lead_update_api(request: web.Request) -> web.StreamResponse:
@@ -196,7 +200,9 @@ async def lead_update_api(request: web.Request) -> web.StreamResponse:
     lead_id = forms.path_int(request, "id")
     data = await _json_object(request)
     lead = await _update_lead(request, lead_id, data)
-    return web.json_response({"lead": _lead_json(lead, current_user(request))})
+    async with request.app[keys.SESSIONS]() as db:
+        card = await scoring.score_card(db, lead_id)
+    return web.json_response({"lead": _lead_json(lead, current_user(request), card)})
 
 
 async def lead_convert_api(request: web.Request) -> web.StreamResponse:
