@@ -498,6 +498,17 @@ class ContactPage:
     pages: int
 
 
+def contact_search(query: str, region: str = "MD") -> ColumnElement[bool] | None:
+    """The contacts list's search box: name, phone, e-mail, channel address (`crm_core.merge.search_filter`)
+    or the start of an IDNP; None for an empty query."""
+    matches = search_filter(query, region)
+    if matches is not None:
+        code = idnp.compact(query)
+        if code.isdigit() and len(code) >= 4:
+            matches = or_(matches, Contact.idnp.startswith(code, autoescape=True))
+    return matches
+
+
 async def list_contacts(
     session: AsyncSession,
     visible: ColumnElement[bool],
@@ -507,14 +518,10 @@ async def list_contacts(
     region: str = "MD",
     page_size: int = PAGE_SIZE,
 ) -> ContactPage:
-    """One page of the contacts the viewer may see, matching `query` (name, phone, e-mail, channel
-    address — `crm_core.merge.search_filter` — or an IDNP), newest first."""
+    """One page of the contacts the viewer may see, matching `query` (`contact_search`), newest first."""
     statement = select(Contact).where(visible)
-    matches = search_filter(query, region)
+    matches = contact_search(query, region)
     if matches is not None:
-        code = idnp.compact(query)
-        if code.isdigit() and len(code) >= 4:
-            matches = or_(matches, Contact.idnp.startswith(code, autoescape=True))
         statement = statement.where(matches)
     total = int(await session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
     pages = max(1, -(-total // page_size))

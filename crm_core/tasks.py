@@ -507,3 +507,22 @@ async def move_contact_tasks(session: AsyncSession, from_contact_id: int, to_con
         .execution_options(synchronize_session=False)
     )
     return len(result.scalars().all())
+
+
+async def move_conversation_tasks(
+    session: AsyncSession,
+    from_conversation_id: int,
+    to_conversation_id: int,
+    ids: Sequence[int] | None = None,
+) -> list[int]:
+    """Point tasks about a conversation at another one (the inbox joins two customers' threads on a
+    merge, and splits them again on its undo; `ids`: only these tasks); returns the ids moved."""
+    statement = update(Task).where(Task.conversation_id == from_conversation_id)
+    if ids is not None:
+        statement = statement.where(Task.id.in_(list(ids)))
+    result = await session.execute(
+        statement.values(conversation_id=to_conversation_id, updated_at=utcnow())
+        .returning(Task.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars().all())

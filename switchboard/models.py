@@ -5,7 +5,14 @@ from __future__ import annotations
 from channels import accounts_model as channel_accounts_model
 from channels import webchat_model
 from crm_core import contacts_model as crm_contacts_model
-from crm_core import custom_fields_model, funnel_model, scoring_model, tasks_model
+from crm_core import (
+    custom_fields_model,
+    funnel_model,
+    list_views_model,
+    merge_model,
+    scoring_model,
+    tasks_model,
+)
 from crm_core import models as crm_models
 from inbox import calls_model, canned_model, notifications_model
 from inbox import models as inbox_models
@@ -27,6 +34,8 @@ __all__ = [
     "funnel_model",
     "inbox_models",
     "jobs_model",
+    "list_views_model",
+    "merge_model",
     "metadata",
     "notifications_model",
     "router_tables",

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         None, description="If set, `/metrics` requires `Authorization: Bearer <token>`."
     )
     default_region: str = Field("MD", description="Region for phone numbers written without a country code.")
+    merge_undo_days: int = Field(
+        30, ge=0, le=3650, description="A contact merge can be undone for this many days (0: not at all)."
+    )
     demo: bool = Field(
         False, description="Demo mode: also serve a sample website with the chat widget at `/demo/site`."
     )
