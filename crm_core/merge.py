@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, Table, Update, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import custom_fields, merge_fields
+from crm_core import custom_fields, merge_fields, scoring
 from crm_core.contacts import normalise_phone
 from crm_core.contacts_model import (
     ContactCompany,
@@ -136,6 +136,7 @@ async def merge_contacts(
     if "phone" in values or "email" in values:
         await _follow_primary(session, keep)
     moved = await _moved(session, before, deleted, flags, keep_id)
+    await scoring.recompute_contact(session, keep_id)  # completeness and engagement are the joined ones now
     record = ContactMerge(
         kept_id=keep_id,
         merged_id=merge_id,

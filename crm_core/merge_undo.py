@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core import scoring
 from crm_core.merge import CONTACTS, LINKS
 from crm_core.merge_model import ACTIVE, UNDONE, ContactMerge
 from crm_core.models import Contact
@@ -192,6 +193,8 @@ async def undo_merge(
     for room, part in record.parts.items():
         for kind, count in (await (restorers or {})[room](session, record, part)).items():
             _add(lost, kind, count)
+    for contact_id in (record.kept_id, record.merged_id):  # each scores on its own profile again
+        await scoring.recompute_contact(session, contact_id)
     record.status = UNDONE
     record.undone_at = now
     record.undone_by_id = actor.user_id

@@ -313,6 +313,8 @@ async def _restore(session: AsyncSession, record: ContactMerge, part: Mapping[st
         session, Conversation.contact_id, part.get("conversations", []), keep_id, merge_id
     )
     target = part.get("target")
+    if target is not None:  # first: its status decides whether a re-created thread may be open again
+        lost["conversation_state"] = await _restore_state(session, target)
     remap: dict[int, int] = {}
     for data in part.get("deleted_conversations", []):
         old_id, new_id, resolved = await _recreate(session, data)
@@ -327,7 +329,6 @@ async def _restore(session: AsyncSession, record: ContactMerge, part: Mapping[st
         for old, ids in part.get("tasks_conversation", {}).items():
             back = await tasks.move_conversation_tasks(session, target["id"], remap[int(old)], ids)
             lost["tasks_conversation"] = lost.get("tasks_conversation", 0) + len(ids) - len(back)
-        lost["conversation_state"] = await _restore_state(session, target)
     lost["authored"] = await _back(
         session, Message.author_contact_id, part.get("authored", []), keep_id, merge_id
     )
