@@ -249,10 +249,10 @@ async def test_a_merge_moves_everything_and_its_undo_restores_everything(
     assert undone.complete, undone.as_json()
     restored = await _everything(sessions)
     for table, rows in before.items():
-        assert restored[table] == rows, (
-            table,
-            [(k, a[k], b[k]) for a, b in zip(rows, restored[table]) for k in a if a[k] != b[k]],
-        )
+        changed = [
+            (k, a[k], b[k]) for a, b in zip(rows, restored[table], strict=False) for k in a if a[k] != b[k]
+        ]
+        assert restored[table] == rows, (table, changed)
     async with sessions() as db:
         entries = list(
             await db.scalars(
