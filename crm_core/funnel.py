@@ -22,7 +22,6 @@ from crm_core.classifiers import is_active_code
 from crm_core.funnel_model import Deal, Pipeline, Stage
 from crm_core.leads import (
     CURRENCIES,
-    Forbidden,
     LeadStatus,
     check_owner,
     check_product,
@@ -35,7 +34,7 @@ from switchboard import audit
 from switchboard.accounts_model import User
 from switchboard.audit import Actor, AuditAction
 from switchboard.db import utcnow
-from switchboard.errors import N_, Conflict, Invalid, NotFound
+from switchboard.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from switchboard.permissions import Role
 
 AUDITED = ("stage_id", "status", "amount", "currency", "product", "owner_id", "lost_reason", "closed_at")

@@ -31,7 +31,7 @@ from switchboard import audit
 from switchboard.accounts_model import Branch, User
 from switchboard.audit import Actor, AuditAction
 from switchboard.db import utcnow
-from switchboard.errors import N_, Conflict, DomainError, Invalid, NotFound
+from switchboard.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from switchboard.permissions import Role
 
 MAX_AMOUNT = Decimal("10000000")
@@ -75,10 +75,6 @@ READ_ONLY = (
     "updated_at",
 )
 AUDITED = EDITABLE + MANAGER_ONLY
-
-
-class Forbidden(DomainError):
-    status = 403
 
 
 @dataclass(frozen=True)

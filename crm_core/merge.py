@@ -180,6 +180,18 @@ async def merge_contacts(
     return MergeResult(keep_id, merge_id, identities, leads, filled, record.id)
 
 
+async def rows_to_move(session: AsyncSession, merge_id: int) -> dict[str, int]:
+    """What merging the contact away would move, by table (the merge screen's summary)."""
+    counts: dict[str, int] = {}
+    for table, columns in LINKS:
+        found = await session.scalar(
+            select(func.count()).select_from(table).where(or_(*(table.c[c] == merge_id for c in columns)))
+        )
+        if found:
+            counts[table.name] = int(found)
+    return counts
+
+
 async def _contact_row(session: AsyncSession, contact_id: int) -> dict[str, Any]:
     row = (await session.execute(select(CONTACTS).where(CONTACTS.c.id == contact_id))).mappings().one()
     return to_json(CONTACTS, row)

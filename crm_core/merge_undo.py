@@ -55,6 +55,7 @@ class MergeView:
     status: str
     undone_at: dt.datetime | None
     undone_by_name: str | None
+    report: dict[str, Any] = field(default_factory=dict)  # after an undo: what could not be put back
 
     def undo_until(self, window: dt.timedelta) -> dt.datetime:
         return self.created_at + window
@@ -75,6 +76,7 @@ class MergeView:
             "undo_until": self.undo_until(window).isoformat(),
             "undone_at": self.undone_at.isoformat() if self.undone_at else None,
             "undone_by": self.undone_by_name,
+            "report": self.report,
         }
 
 
@@ -124,6 +126,7 @@ def _view(record: ContactMerge, kept: Contact | None) -> MergeView:
         status=record.status,
         undone_at=record.undone_at,
         undone_by_name=record.undone_by_name,
+        report=dict(record.undo_report or {}),
     )
 
 

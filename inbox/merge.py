@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -114,6 +114,23 @@ async def search_customers(
                 if channel not in known:
                     known.append(channel)
     return [CustomerHit(c.id, c.display_name, c.phone, c.email, channels.get(c.id, [])) for c in found]
+
+
+async def what_moves(session: AsyncSession, merge_id: int) -> dict[str, int]:
+    """What merging the customer away would move, by kind: its conversations, their messages and its calls,
+    then crm_core's rows (`crm_core.merge.rows_to_move`)."""
+    threads = select(Conversation.id).where(Conversation.contact_id == merge_id)
+    counts = {
+        "conversations": await session.scalar(select(func.count()).select_from(threads.subquery())),
+        "messages": await session.scalar(
+            select(func.count()).select_from(Message).where(Message.conversation_id.in_(threads))
+        ),
+        "calls": await session.scalar(
+            select(func.count()).select_from(Call).where(Call.contact_id == merge_id)
+        ),
+    }
+    found = {kind: int(n) for kind, n in counts.items() if n}
+    return {**found, **await crm_merge.rows_to_move(session, merge_id)}
 
 
 async def merge_customers(

@@ -26,6 +26,10 @@ class Invalid(DomainError):
     status = 422
 
 
+class Forbidden(DomainError):
+    status = 403
+
+
 class NotFound(DomainError):
     status = 404
 

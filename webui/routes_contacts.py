@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from switchboard.permissions import Action
 from webui.routes_spec import RouteSpec
+from webui.views import contact_merge_pages as m
 from webui.views import contacts_pages as v
 
 _ONE = {"id": "999999"}
@@ -25,8 +26,22 @@ CONTACT_ROUTES: tuple[RouteSpec, ...] = (
         _EDIT,
         sample=_ONE,
     ),
-    RouteSpec("GET", "/contacts/merge", v.merge_page, "contact_merge_page", _EDIT),
-    RouteSpec("POST", "/contacts/merge", v.merge_form, "contact_merge_form", _EDIT),
+    RouteSpec("GET", "/contacts/merge", m.merge_page, "contact_merge_page", _EDIT),
+    RouteSpec("POST", "/contacts/merge", m.merge_form, "contact_merge_form", _EDIT),
+    RouteSpec("GET", "/contacts/merges", m.merges_page, "contact_merges", _EDIT),
+    RouteSpec("GET", "/contacts/merges/{id}", m.merge_detail_page, "contact_merge", _EDIT, sample=_ONE),
+    RouteSpec(
+        "POST", "/contacts/merges/{id}/undo", m.merge_undo_form, "contact_merge_undo", _EDIT, sample=_ONE
+    ),
+    RouteSpec("GET", "/api/v1/contact-merges", m.merges_api, "api_contact_merges", _EDIT),
+    RouteSpec(
+        "POST",
+        "/api/v1/contact-merges/{id}/undo",
+        m.merge_undo_api,
+        "api_contact_merge_undo",
+        _EDIT,
+        sample=_ONE,
+    ),
     RouteSpec("GET", "/contacts/companies", v.companies_page, "companies", _VIEW),
     RouteSpec("GET", "/contacts/companies/new", v.company_new_page, "company_new", _EDIT),
     RouteSpec("POST", "/contacts/companies/new", v.company_create_form, "company_create", _EDIT),

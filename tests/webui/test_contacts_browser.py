@@ -49,10 +49,24 @@ async def test_the_form_warns_of_a_duplicate_and_links_to_the_merge_screen(
         await page.screenshot(path=str(ARTIFACTS / "contacts_duplicate_warning.png"), full_page=True)
         await warning.locator(".duplicate-merge").click()
         await page.wait_for_url(f"{served_hub.url}/contacts/merge?keep={known}&merge={new}")
+        # Both contacts side by side, a choice per differing field, the kept one's value preselected.
         await expect(page.locator("#merge-screen .merge-side")).to_have_count(2)
-        await page.locator(f'.merge-side[data-contact="{known}"] .merge-keep').click()
-        await page.wait_for_url(f"{served_hub.url}/contacts/{known}")
-        await expect(page.locator("#timeline")).to_be_visible()
+        first_name = page.locator('#merge-fields tr[data-field="first_name"]')
+        await expect(first_name.locator('input[value="keep"]')).to_be_checked()
+        await expect(first_name).to_contain_text("Visitor")
+        await page.locator('#merge-fields tr[data-field="first_name"] input[value="merge"]').check()
+        await page.locator('#merge-fields tr[data-field="first_name"] input[value="keep"]').check()
+        await page.screenshot(path=str(ARTIFACTS / "contacts_merge_screen.png"), full_page=True)
+        await page.click("#merge-submit")
+        await page.wait_for_url(re.compile(r".*/contacts/merges/\d+$"))
+        await expect(page.locator("#merge-kept")).to_have_text("Ștefan Rusu")
+        # The merge page offers its undo; after it, the merged contact is back.
+        await page.click("#merge-undo")
+        await expect(page.locator("#merge-detail")).to_have_attribute("data-status", "undone")
+        await page.screenshot(path=str(ARTIFACTS / "contacts_merge_undone.png"), full_page=True)
+        await page.click("#merge-merged")
+        await page.wait_for_url(f"{served_hub.url}/contacts/{new}")
+        await expect(page.locator("#first_name")).to_have_value("Visitor")
     finally:
         await context.close()
 

@@ -307,7 +307,7 @@ async def test_a_pair_on_the_duplicates_page_is_dismissed_or_merged(
         data={"_csrf": csrf, "keep": str(ids[0]), "merge": str(ids[1])},
         allow_redirects=False,
     )
-    assert merged.status == 302 and merged.headers["Location"] == f"/contacts/{ids[0]}"
+    assert merged.status == 302 and merged.headers["Location"].startswith("/contacts/merges/")
     async with sessions() as db:
         assert await db.get(Contact, ids[1]) is None
         phones = set(await db.scalars(select(ContactPhone.e164).where(ContactPhone.contact_id == ids[0])))

@@ -19,7 +19,7 @@ from switchboard.errors import N_, Invalid, NotFound
 from webui import forms, keys
 from webui.security import client_ip, current_user, viewer_of
 
-MAX_JSON_BODY = 1024  # {"merge_id": N}
+MAX_JSON_BODY = 16 * 1024  # {"merge_id": N, "choices": {field: "keep" | "merge"}}
 
 
 async def contact_search_api(request: web.Request) -> web.StreamResponse:
@@ -30,7 +30,7 @@ async def contact_search_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"contacts": [hit.as_json() for hit in hits]})
 
 
-async def _merge_id(request: web.Request) -> int:
+async def _merge_body(request: web.Request) -> tuple[int, Any]:
     raw = await request.content.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON_BODY, actual_size=len(raw))
@@ -43,17 +43,18 @@ async def _merge_id(request: web.Request) -> int:
     value = data.get("merge_id")
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
         raise Invalid(N_("Choose the contact to merge."), field="merge_id")
-    return value
+    return value, data.get("choices")  # checked by `crm_core.merge_fields.parse_choices`
 
 
 async def contact_merge_api(request: web.Request) -> web.StreamResponse:
-    """`{"merge_id": N}`: contact N becomes part of the contact in the path (its conversations, channels
-    and leads move there). Answers with the kept contact's card and its open conversation."""
+    """`{"merge_id": N, "choices": {field: "keep" | "merge"}}`: contact N becomes part of the contact in the
+    path (its conversations, channels, leads, deals and the rest move there; the choices say whose value
+    each field keeps). Answers with the kept contact's card, its open conversation and the merge's id."""
     keep_id = forms.path_int(request, "id")
-    merge_id = await _merge_id(request)
+    merge_id, choices = await _merge_body(request)
     actor = current_user(request).actor(client_ip(request))
     inbox = request.app[keys.INBOX]
-    result = await merge.merge_customers(inbox, viewer_of(request), actor, keep_id, merge_id)
+    result = await merge.merge_customers(inbox, viewer_of(request), actor, keep_id, merge_id, choices=choices)
     async with request.app[keys.SESSIONS]() as db:
         card = await contacts.contact_card(db, keep_id)
     if card is None:  # merged away again in the meantime
@@ -65,6 +66,7 @@ async def contact_merge_api(request: web.Request) -> web.StreamResponse:
         {
             "contact": body,
             "conversation_id": result.conversation_id,
+            "merge_id": result.merged.record_id,
             "moved": {
                 "conversations": result.conversations_moved,
                 "messages": result.messages_moved,

@@ -21,9 +21,7 @@ from crm_core import duplicates, profile
 from crm_core import timeline as crm_timeline
 from crm_core.contacts import DuplicatesFound
 from crm_core.contacts_model import Company, DuplicateCandidate
-from inbox import merge as inbox_merge
 from inbox import timeline as inbox_timeline
-from inbox.service import Viewer
 from switchboard.accounts import CurrentUser
 from switchboard.accounts_model import Branch, User
 from switchboard.errors import N_, DomainError, Invalid, NotFound
@@ -312,44 +310,6 @@ async def duplicate_dismiss_form(request: web.Request) -> web.StreamResponse:
             raise NotFound(N_("No such pair."))
     await forms.flash(request, i18n.gettext("Marked as different people."))
     raise web.HTTPFound("/contacts/duplicates")
-
-
-def _pair(request: web.Request, data: Mapping[str, Any]) -> tuple[int, int]:
-    keep = forms.integer(data, "keep", minimum=1)
-    other = forms.integer(data, "merge", minimum=1)
-    if keep is None or other is None:
-        raise Invalid(N_("Choose the contact to merge."), field="merge")
-    if keep == other:
-        raise Invalid(N_("A contact cannot be merged with itself."), field="merge")
-    return keep, other
-
-
-async def merge_page(request: web.Request) -> web.StreamResponse:
-    """`GET /contacts/merge?keep=&merge=`: the two contacts side by side and which one to keep."""
-    user = current_user(request)
-    keep, other = _pair(request, request.query)
-    async with request.app[keys.SESSIONS]() as db:
-        first = await _visible_contact(db, user, keep)
-        second = await _visible_contact(db, user, other)
-    return await render("contacts/merge.html", request, {"first": first, "second": second})
-
-
-async def merge_form(request: web.Request) -> web.StreamResponse:
-    """`POST /contacts/merge` (keep, merge): the inbox's merge (`inbox.merge.merge_customers`) — their
-    conversations, identities, leads, tasks, phones and e-mails move to the kept contact. Visibility is
-    this room's rule, checked here; the merge itself then runs with the room's authority."""
-    user = current_user(request)
-    form = await request.post()
-    keep, other = _pair(request, {k: v for k, v in form.items() if isinstance(v, str)})
-    async with request.app[keys.SESSIONS]() as db:
-        await _visible_contact(db, user, keep)
-        await _visible_contact(db, user, other)
-    viewer = Viewer(user.id, Role.ADMIN, user.branch_id)
-    await inbox_merge.merge_customers(
-        request.app[keys.INBOX], viewer, user.actor(client_ip(request)), keep, other
-    )
-    await forms.flash(request, i18n.gettext("Contacts merged."))
-    raise web.HTTPFound(f"/contacts/{keep}")
 
 
 # --- companies ----------------------------------------------------------------------------------------------

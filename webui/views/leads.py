@@ -22,7 +22,7 @@ from crm_core.leads import TRANSITIONS, LeadStatus, LeadView
 from switchboard import accounts
 from switchboard.accounts import CurrentUser
 from switchboard.accounts_model import User
-from switchboard.errors import N_, DomainError, Invalid, NotFound
+from switchboard.errors import N_, DomainError, Forbidden, Invalid, NotFound
 from switchboard.permissions import Role
 from webui import forms, i18n, keys
 from webui.errors import log_refusal
@@ -44,7 +44,7 @@ async def _lead(db: AsyncSession, user: CurrentUser, lead_id: int, *, lock: bool
     if lead is None:
         raise NotFound(N_("No such lead."))
     if not leads.may_see_lead(user.role, user.id, user.branch_id, lead):
-        raise leads.Forbidden(N_("This lead belongs to another branch."))
+        raise Forbidden(N_("This lead belongs to another branch."))
     return lead
 
 
@@ -53,7 +53,7 @@ async def _deal(db: AsyncSession, user: CurrentUser, deal_id: int, *, lock: bool
     if deal is None:
         raise NotFound(N_("No such deal."))
     if not funnel.may_see_deal(user.role, user.id, user.branch_id, deal):
-        raise leads.Forbidden(N_("This deal belongs to another branch."))
+        raise Forbidden(N_("This deal belongs to another branch."))
     return deal
 
 
@@ -86,7 +86,7 @@ async def _check_owner_branch(db: AsyncSession, user: CurrentUser, changes: Mapp
         return
     owner = await db.get(User, int(value)) if str(value).isdigit() and len(str(value)) < 11 else None
     if owner is not None and owner.branch_id != user.branch_id:
-        raise leads.Forbidden(N_("You can give it only to someone of your branch."), field="owner_id")
+        raise Forbidden(N_("You can give it only to someone of your branch."), field="owner_id")
 
 
 def _lead_json(lead: LeadView, user: CurrentUser, card: scoring.ScoreCard | None) -> dict[str, Any]:
@@ -159,7 +159,7 @@ async def lead_update_form(request: web.Request) -> web.StreamResponse:
     changes = {name: form[name] for name in LEAD_FORM_FIELDS if name in form}
     try:
         await _update_lead(request, lead_id, changes)
-    except (leads.Forbidden, NotFound):
+    except (Forbidden, NotFound):
         raise
     except DomainError as exc:
         log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")
@@ -280,7 +280,7 @@ async def _deal_form(request: web.Request, action: str) -> web.StreamResponse:
     data = {k: v for k, v in form.items() if k != "_csrf"}
     try:
         await _change_deal(request, deal_id, data, action)
-    except (leads.Forbidden, NotFound):
+    except (Forbidden, NotFound):
         raise
     except DomainError as exc:
         log_refusal(request, exc.status, f"{exc.field or '-'}: {exc.message}")

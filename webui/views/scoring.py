@@ -16,7 +16,7 @@ from aiohttp import web
 from crm_core import classifiers, leads, scoring, scoring_learned, scoring_rules
 from crm_core.scoring_rules import Rule, RuleKind
 from switchboard import accounts
-from switchboard.errors import N_, DomainError, NotFound
+from switchboard.errors import N_, DomainError, Forbidden, NotFound
 from webui import forms, i18n, keys
 from webui.errors import log_refusal
 from webui.security import client_ip, current_user
@@ -287,7 +287,7 @@ async def lead_score_api(request: web.Request) -> web.StreamResponse:
         if lead is None:
             raise NotFound(N_("No such lead."))
         if not leads.may_see_lead(user.role, user.id, user.branch_id, lead):
-            raise leads.Forbidden(N_("This lead belongs to another branch."))
+            raise Forbidden(N_("This lead belongs to another branch."))
         card = await scoring.score_card(db, lead_id)
     assert card is not None
     return web.json_response({"score": card.as_json()})
