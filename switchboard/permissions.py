@@ -37,6 +37,8 @@ class Action(StrEnum):
     CALLS_RECORDING = "calls.recording"  # which recordings: webui.views.calls.may_listen
     CLASSIFIERS_MANAGE = "classifiers.manage"  # the vocabularies every form picks from
     SCORING_MANAGE = "scoring.manage"  # lead scoring rules and the learned model
+    LISTS_EXPORT = "lists.export"  # export a filtered list of contacts, companies, leads or deals
+    FIELDS_MANAGE = "fields.manage"  # custom fields, and which fields each role may not see
 
 
 _ALL = frozenset(Role)
@@ -67,6 +69,8 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.CALLS_RECORDING: frozenset({_A, _S, _G}),
     Action.CLASSIFIERS_MANAGE: frozenset({_A}),
     Action.SCORING_MANAGE: frozenset({_A}),
+    Action.LISTS_EXPORT: frozenset({_A, _S, _M}),
+    Action.FIELDS_MANAGE: frozenset({_A}),
 }
 
 

@@ -33,6 +33,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem(N_("Users"), "/admin/users", "users", Action.USERS_MANAGE, "admin"),
     NavItem(N_("Classifiers"), "/admin/classifiers", "list-tree", Action.CLASSIFIERS_MANAGE, "admin"),
     NavItem(N_("Lead scoring"), "/admin/scoring", "target-arrow", Action.SCORING_MANAGE, "admin"),
+    NavItem(N_("Custom fields"), "/admin/custom-fields", "forms", Action.FIELDS_MANAGE, "admin"),
     NavItem(N_("Jobs"), "/admin/jobs", "clock-play", Action.JOBS_MANAGE, "admin"),
     NavItem(N_("Audit log"), "/admin/audit", "shield-search", Action.AUDIT_VIEW, "admin"),
 )

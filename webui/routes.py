@@ -12,6 +12,7 @@ from webui import keys, metrics
 from webui.routes_calls import CALL_ROUTES
 from webui.routes_channels import CHANNEL_ROUTES
 from webui.routes_contacts import CONTACT_ROUTES
+from webui.routes_custom_fields import CUSTOM_FIELD_ROUTES
 from webui.routes_inbox import INBOX_ROUTES
 from webui.routes_inbox_tools import INBOX_TOOLS_ROUTES
 from webui.routes_leads import LEAD_ROUTES
@@ -116,6 +117,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     + CONTACT_ROUTES
     + SEARCH_ROUTES
     + SCORING_ROUTES
+    + CUSTOM_FIELD_ROUTES
 )
 
 STATIC_ROUTE = "static"
