@@ -8,7 +8,7 @@ hits of both together. Functions take the caller's session and never write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -238,45 +238,42 @@ async def _companies(session: AsyncSession, query: Query, scope: Scope, limit: i
     ]
 
 
+async def _with_contact(
+    session: AsyncSession,
+    kind: Kind,
+    model: Any,
+    visible: ColumnElement[bool],
+    query: Query,
+    limit: int,
+    facts: Callable[[Any], tuple[str | None, ...]],
+) -> list[Hit]:
+    """Leads or deals matching the query, each shown as "#id customer" with its facts."""
+    statement = select(model, Contact).join(Contact, Contact.id == model.contact_id).where(visible)
+    rows = await newest_matching(session, model.__tablename__, model.id, query, statement, limit)
+    return [
+        Hit(
+            kind,
+            row.id,
+            f"#{row.id} {contact.display_name}",
+            " · ".join(x for x in facts(row) if x),
+            f"/{model.__tablename__}/{row.id}",
+        )
+        for row, contact in rows
+    ]
+
+
+def _lead_facts(lead: Lead) -> tuple[str | None, ...]:
+    return (lead.source_channel, lead.campaign, lead.utm_campaign, lead.utm_source, lead.product, lead.status)
+
+
+def _deal_facts(deal: Deal) -> tuple[str | None, ...]:
+    amount = f"{deal.amount} {deal.currency}" if deal.amount is not None else None
+    return (deal.product, amount, deal.status, deal.lost_reason)
+
+
 async def _leads(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
-    statement = select(Lead, Contact).join(Contact, Contact.id == Lead.contact_id).where(visible_leads(scope))
-    rows = await newest_matching(session, "leads", Lead.id, query, statement, limit)
-    hits = []
-    for lead, contact in rows:
-        facts = (
-            lead.source_channel,
-            lead.campaign,
-            lead.utm_campaign,
-            lead.utm_source,
-            lead.product,
-            lead.status,
-        )
-        hits.append(
-            Hit(
-                Kind.LEAD,
-                lead.id,
-                f"#{lead.id} {contact.display_name}",
-                " · ".join(x for x in facts if x),
-                f"/leads/{lead.id}",
-            )
-        )
-    return hits
+    return await _with_contact(session, Kind.LEAD, Lead, visible_leads(scope), query, limit, _lead_facts)
 
 
 async def _deals(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
-    statement = select(Deal, Contact).join(Contact, Contact.id == Deal.contact_id).where(visible_deals(scope))
-    rows = await newest_matching(session, "deals", Deal.id, query, statement, limit)
-    hits = []
-    for deal, contact in rows:
-        amount = f"{deal.amount} {deal.currency}" if deal.amount is not None else None
-        facts = (deal.product, amount, deal.status, deal.lost_reason)
-        hits.append(
-            Hit(
-                Kind.DEAL,
-                deal.id,
-                f"#{deal.id} {contact.display_name}",
-                " · ".join(x for x in facts if x),
-                f"/deals/{deal.id}",
-            )
-        )
-    return hits
+    return await _with_contact(session, Kind.DEAL, Deal, visible_deals(scope), query, limit, _deal_facts)
