@@ -15,10 +15,12 @@ import datetime as dt
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from rapidfuzz import fuzz
 from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from crm_core.contacts_model import PHONE_TAIL, ContactEmail, ContactPhone, DuplicateCandidate
 from crm_core.models import Contact, ContactIdentity
@@ -190,6 +192,171 @@ async def find_duplicates(session: AsyncSession, candidate: Candidate) -> list[D
         )
     matches.sort(key=lambda m: (m.kind != EXACT, -m.score, m.contact_id))
     return matches
+
+
+async def find_duplicates_many(
+    session: AsyncSession, candidates: Sequence[Candidate]
+) -> list[list[DuplicateMatch]]:
+    """`find_duplicates` for many candidates at once (an import's batch), with the same rules and order:
+    a few queries per batch instead of several per candidate."""
+    exact = await _exact_many(session, candidates)
+    likely = await _likely_many(session, candidates)
+    ids = {i for found in exact for i in found} | {i for found in likely for i in found}
+    contacts: dict[int, Contact] = {}
+    for chunk in _chunks(sorted(ids)):
+        contacts.update(
+            {x.id: x for x in await session.scalars(select(Contact).where(Contact.id.in_(chunk)))}
+        )
+    out = []
+    for found_exact, found_likely in zip(exact, likely, strict=True):
+        matches = []
+        for contact_id in set(found_exact) | set(found_likely):
+            contact = contacts.get(contact_id)
+            if contact is None:
+                continue
+            reasons = list(found_exact.get(contact_id, []))
+            score = 100.0
+            if contact_id in found_likely:
+                more, score = found_likely[contact_id]
+                reasons += more
+            kind = EXACT if contact_id in found_exact else LIKELY
+            matches.append(
+                DuplicateMatch(
+                    contact_id, contact.display_name, kind, reasons, score, contact.phone, contact.email
+                )
+            )
+        matches.sort(key=lambda m: (m.kind != EXACT, -m.score, m.contact_id))
+        out.append(matches)
+    return out
+
+
+_CHUNK = 1000  # values in one IN (…): far below every engine's parameter limit
+
+
+def _chunks(values: Sequence[object]) -> Iterable[list[object]]:
+    for start in range(0, len(values), _CHUNK):
+        yield list(values[start : start + _CHUNK])
+
+
+async def _pairs(
+    session: AsyncSession,
+    key: InstrumentedAttribute[Any],
+    owner: InstrumentedAttribute[int],
+    values: set[str],
+) -> dict[str, set[int]]:
+    """value → ids of the contacts holding it, for `key` (a column) IN `values`."""
+    found: dict[str, set[int]] = {}
+    for chunk in _chunks(sorted(values)):
+        rows = await session.execute(select(key, owner).where(key.in_(chunk)))
+        for value, contact_id in rows:
+            found.setdefault(value, set()).add(contact_id)
+    return found
+
+
+async def _exact_many(session: AsyncSession, candidates: Sequence[Candidate]) -> list[dict[int, list[str]]]:
+    phones = {p for c in candidates for p in c.phones}
+    emails = {e.strip().lower() for c in candidates for e in c.emails if e.strip()}
+    codes = {c.idnp for c in candidates if c.idnp}
+    by_phone = await _pairs(session, ContactPhone.e164, ContactPhone.contact_id, phones)
+    for value, ids in (await _pairs(session, Contact.phone, Contact.id, phones)).items():
+        by_phone.setdefault(value, set()).update(ids)
+    by_email = await _pairs(session, ContactEmail.email, ContactEmail.contact_id, emails)
+    by_idnp = await _pairs(session, Contact.idnp, Contact.id, codes)
+    out = []
+    for c in candidates:
+        found: dict[int, list[str]] = {}
+        lookups = [
+            ("phone", [by_phone.get(p, set()) for p in sorted(set(c.phones))]),
+            ("email", [by_email.get(e.strip().lower(), set()) for e in c.emails if e.strip()]),
+            ("idnp", [by_idnp.get(c.idnp, set())] if c.idnp else []),
+        ]
+        for reason, groups in lookups:
+            for contact_id in sorted({i for group in groups for i in group}):
+                if contact_id != c.exclude_id and reason not in found.setdefault(contact_id, []):
+                    found[contact_id].append(reason)
+        if c.identities:  # rare on a batch path: asked one by one, as `find_duplicates` does
+            keys = tuple_(ContactIdentity.channel, ContactIdentity.account_id, ContactIdentity.external_id)
+            for contact_id in await session.scalars(
+                select(ContactIdentity.contact_id).where(keys.in_(list(c.identities)))
+            ):
+                if contact_id != c.exclude_id and "identity" not in found.setdefault(contact_id, []):
+                    found[contact_id].append("identity")
+        out.append({k: v for k, v in found.items() if v})
+    return out
+
+
+async def _likely_many(
+    session: AsyncSession, candidates: Sequence[Candidate]
+) -> list[dict[int, tuple[list[str], float]]]:
+    dates = {
+        c.birth_date for c in candidates if c.birth_date is not None and fold_name(c.first_name, c.last_name)
+    }
+    tails = {
+        phone_tail(p)
+        for c in candidates
+        if fold_name(c.first_name, c.last_name)
+        for p in c.phones
+        if len(p) > PHONE_TAIL
+    }
+    people: dict[int, tuple[str, dt.date | None]] = {}  # id → (folded name, birth date)
+    by_date: dict[dt.date, set[int]] = {}
+    for chunk in _chunks(sorted(dates)):
+        rows = await session.execute(
+            select(Contact.id, Contact.first_name, Contact.last_name, Contact.birth_date).where(
+                Contact.birth_date.in_(chunk)
+            )
+        )
+        for contact_id, first, last, birth in rows:
+            people[contact_id] = (fold_name(first, last), birth)
+            if birth is not None:
+                by_date.setdefault(birth, set()).add(contact_id)
+    by_tail: dict[str, set[int]] = {}
+    for chunk in _chunks(sorted(tails)):
+        tail_rows = await session.execute(
+            select(ContactPhone.tail, ContactPhone.contact_id).where(ContactPhone.tail.in_(chunk))
+        )
+        for tail, contact_id in tail_rows:
+            by_tail.setdefault(tail, set()).add(contact_id)
+    missing = sorted({i for ids in by_tail.values() for i in ids} - set(people))
+    for chunk in _chunks(missing):
+        rows = await session.execute(
+            select(Contact.id, Contact.first_name, Contact.last_name, Contact.birth_date).where(
+                Contact.id.in_(chunk)
+            )
+        )
+        for contact_id, first, last, birth in rows:
+            people[contact_id] = (fold_name(first, last), birth)
+    tails_of: dict[int, set[str]] = {}
+    for tail, ids in by_tail.items():
+        for contact_id in ids:
+            tails_of.setdefault(contact_id, set()).add(tail)
+    out: list[dict[int, tuple[list[str], float]]] = []
+    for c in candidates:
+        name = fold_name(c.first_name, c.last_name)
+        mine = {phone_tail(p) for p in c.phones if len(p) > PHONE_TAIL}
+        pool: set[int] = set()
+        if name and c.birth_date is not None:
+            pool |= by_date.get(c.birth_date, set())
+        if name:
+            for tail in mine:
+                pool |= by_tail.get(tail, set())
+        if c.exclude_id is not None:
+            pool.discard(c.exclude_id)
+        found: dict[int, tuple[list[str], float]] = {}
+        for other in sorted(pool, reverse=True)[:MAX_LIKELY_CANDIDATES]:
+            other_name, other_birth = people.get(other, ("", None))
+            score = fuzz.token_sort_ratio(name, other_name)
+            if score < LIKELY_SCORE:
+                continue
+            reasons = []
+            if c.birth_date is not None and other_birth == c.birth_date:
+                reasons.append("name+birth_date")
+            if tails_of.get(other, set()) & mine:
+                reasons.append("name+phone_tail")
+            if reasons:
+                found[other] = (reasons, float(score))
+        out.append(found)
+    return out
 
 
 _CANDIDATES = cast_table(DuplicateCandidate)

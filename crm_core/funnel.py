@@ -9,7 +9,7 @@ Who may see a deal: the same branch rule as leads (`crm_core.leads.may_see`). Fu
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from crm_core import defaults, scoring
+from crm_core import custom_fields, defaults, scoring
 from crm_core.classifiers import is_active_code
 from crm_core.funnel_model import Deal, Pipeline, Stage
 from crm_core.leads import (
@@ -37,7 +37,17 @@ from switchboard.db import utcnow
 from switchboard.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from switchboard.permissions import Role
 
-AUDITED = ("stage_id", "status", "amount", "currency", "product", "owner_id", "lost_reason", "closed_at")
+AUDITED = (
+    "stage_id",
+    "status",
+    "amount",
+    "currency",
+    "product",
+    "owner_id",
+    "lost_reason",
+    "closed_at",
+    "custom",
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class DealView:
     closed_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    custom: dict[str, Any] = field(default_factory=dict)  # admin-defined fields' values, by key
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -182,6 +193,7 @@ async def get_deal(session: AsyncSession, deal_id: int, *, lock: bool = False) -
         closed_at=deal.closed_at,
         created_at=deal.created_at,
         updated_at=deal.updated_at,
+        custom=dict(deal.custom or {}),
     )
 
 
@@ -349,11 +361,12 @@ async def lose(session: AsyncSession, actor: Actor, deal_id: int, reason: Any) -
 async def update_deal(
     session: AsyncSession, actor: Actor, role: Role | str, deal_id: int, changes: dict[str, Any]
 ) -> DealView:
-    """Change amount, currency, product or owner (owner: supervisors and admins only)."""
+    """Change amount, currency, product, owner (supervisors and admins only) or the admin-defined fields
+    (`custom`: those sent change, the others keep their value)."""
     deal = await _locked(session, deal_id)
     values: dict[str, Any] = {}
     for name in changes:
-        if name not in ("amount", "currency", "product", "owner_id"):
+        if name not in ("amount", "currency", "product", "owner_id", "custom"):
             raise Invalid(N_("Unknown field."), field=name)
     if "amount" in changes:
         values["amount"] = parse_amount(changes["amount"])
@@ -371,6 +384,9 @@ async def update_deal(
                 N_("Only a supervisor or an administrator may change this field."), field="owner_id"
             )
         values["owner_id"] = owner_id
+    if "custom" in changes:
+        defs = await custom_fields.definitions(session, "deal")
+        values["custom"] = custom_fields.validate(defs, changes["custom"], current=deal.custom, partial=True)
     if values:
         await _set(session, deal_id, **values)
     return await _record(session, actor, deal_id, deal, "edit")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from crm_core import scoring
+from crm_core import custom_fields, scoring
 from crm_core.classifiers import is_active_code
 from crm_core.funnel_model import Deal
 from crm_core.models import Contact, Lead
@@ -57,7 +57,17 @@ TRANSITIONS: dict[LeadStatus, frozenset[LeadStatus]] = {
     LeadStatus.JUNK: frozenset({LeadStatus.NEW, LeadStatus.IN_WORK}),
     LeadStatus.CONVERTED: frozenset(),
 }
-EDITABLE = ("status", "junk_reason", "product", "amount", "currency", "term_months", "branch_id", "campaign")
+EDITABLE = (
+    "status",
+    "junk_reason",
+    "product",
+    "amount",
+    "currency",
+    "term_months",
+    "branch_id",
+    "campaign",
+    "custom",  # the admin-defined fields (`crm_core.custom_fields`), checked on every write
+)
 MANAGER_ONLY = ("score", "owner_id")  # locked for agents
 READ_ONLY = (
     "contact_id",
@@ -108,6 +118,7 @@ class LeadView:
     created_at: dt.datetime
     updated_at: dt.datetime | None
     deal_id: int | None  # the deal it was converted into
+    custom: dict[str, Any] = field(default_factory=dict)  # admin-defined fields' values, by key
 
     @property
     def effective_branch_id(self) -> int | None:
@@ -211,6 +222,7 @@ async def get_lead(session: AsyncSession, lead_id: int, *, lock: bool = False) -
         created_at=lead.created_at,
         updated_at=lead.updated_at,
         deal_id=row[5],
+        custom=dict(lead.custom or {}),
     )
 
 
@@ -244,6 +256,11 @@ def _int(value: Any, field: str, low: int, high: int) -> int | None:
     if not low <= value <= high:
         raise Invalid(N_("Enter a number from %(min)s to %(max)s."), field=field, min=low, max=high)
     return value
+
+
+def parse_term(value: Any, field: str = "term_months") -> int | None:
+    """A loan term in whole months, 1 to `MAX_TERM`; "" and None clear it."""
+    return _int(value, field, 1, MAX_TERM)
 
 
 def _text(value: Any, field: str, limit: int) -> str | None:
@@ -337,6 +354,11 @@ async def update_lead(
         values["score"] = _int(changes["score"], "score", 0, MAX_SCORE) or 0
     if "owner_id" in changes:
         values["owner_id"] = await check_owner(session, changes["owner_id"])
+    if "custom" in changes:  # the fields sent change, the others keep their value (a form sends all)
+        defs = await custom_fields.definitions(session, "lead")
+        values["custom"] = custom_fields.validate(
+            defs, changes["custom"], current=before.custom, partial=True
+        )
     await _status_change(session, before, changes, values)
     snapshot_before = {name: getattr(before, name) for name in AUDITED}
     diff = audit.diff(snapshot_before, {**snapshot_before, **values})

@@ -11,7 +11,7 @@ refers to is `base(entity)`; `crm_core.list_views` adds the caller's visibility 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -538,7 +538,7 @@ def core_labels(entity: str) -> dict[str, str]:
 
 
 async def catalog(
-    session: AsyncSession, entity: str, *, hidden: Sequence[str] = (), locale: str = "ro"
+    session: AsyncSession, entity: str, *, hidden: Collection[str] = (), locale: str = "ro"
 ) -> Catalog:
     """The entity's fields (core, then active custom ones in form order) without `hidden`."""
     custom_fields.check_entity(entity)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -444,6 +444,24 @@ async def fetch(
     statement, core = _statement(catalog, query, scope, extra)
     result = await session.execute(_ordered(catalog, statement, query).limit(limit).offset(offset))
     return _rows(catalog, query, core, result)
+
+
+async def stream(
+    session: AsyncSession,
+    catalog: Catalog,
+    query: ListQuery,
+    scope: Scope,
+    *,
+    limit: int,
+    batch: int = 1000,
+    extra: ColumnElement[bool] | None = None,
+) -> AsyncIterator[list[Row]]:
+    """Up to `limit` rows of what the query matches, in batches, from one query (a server-side cursor on
+    PostgreSQL): an export reads one consistent result, without re-counting offsets or holding every row."""
+    statement, core = _statement(catalog, query, scope, extra)
+    result = await session.stream(_ordered(catalog, statement, query).limit(limit))
+    async for chunk in result.partitions(batch):
+        yield _rows(catalog, query, core, chunk)
 
 
 async def page(

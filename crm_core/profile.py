@@ -11,14 +11,14 @@ quick edit of the inbox panel is `crm_core.contacts.update_contact`; both keep `
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import duplicates, idnp, scoring
+from crm_core import custom_fields, duplicates, idnp, scoring
 from crm_core.contacts import _email, _name, _phone, check_duplicates
 from crm_core.contacts_model import Company, ContactCompany, ContactEmail, ContactPhone, ContactRelation
 from crm_core.merge import search_filter
@@ -88,6 +88,9 @@ class ProfileInput:
     consents: Mapping[str, bool] = field(default_factory=dict)
     companies: tuple[tuple[int, str], ...] = ()  # (company id, role)
     relations: tuple[tuple[int, str], ...] = ()  # (related contact id, kind)
+    # the admin-defined fields as sent, checked against their definitions when written (`_custom`);
+    # None: not sent, the stored values stay
+    custom: Mapping[str, Any] | None = None
 
     def candidate(self, exclude_id: int | None = None) -> duplicates.Candidate:
         return duplicates.Candidate(
@@ -233,10 +236,28 @@ def parse_profile(data: Mapping[str, Any], region: str = "MD") -> ProfileInput:
         consents=consents,
         companies=tuple(companies),
         relations=tuple(relations),
+        custom=data.get("custom"),
     )
 
 
 # --- writing ------------------------------------------------------------------------------------------------
+
+
+def check_identifiable(p: ProfileInput) -> None:
+    """A new contact needs something to find them by: a name, a phone or an e-mail."""
+    if not (p.first_name or p.last_name or p.phones or p.emails):
+        raise Invalid(N_("Enter a name, a phone or an e-mail."), field="first_name")
+
+
+def contact_columns(p: ProfileInput) -> dict[str, Any]:
+    """The `contacts` columns a profile sets (primary phone and e-mail first of their lists), for writers
+    that insert many contacts at once (an import) instead of `create_contact`."""
+    return _scalars(p)
+
+
+def audited_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Profile values as the audit log shows them (see `_audited`)."""
+    return _audited(values)
 
 
 def _scalars(p: ProfileInput) -> dict[str, Any]:
@@ -253,6 +274,18 @@ def _scalars(p: ProfileInput) -> dict[str, Any]:
         "tags": list(p.tags),
         "consents": dict(p.consents),
     }
+
+
+async def _custom(
+    session: AsyncSession, p: ProfileInput, current: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The contact's custom values after this write: the fields sent replace theirs (a form sends every
+    field; the API may send some), each checked by its definition; required ones must have a value. An
+    edit that sends none keeps them as they are (`current`; None for a new contact)."""
+    if p.custom is None and current is not None:
+        return dict(current)
+    defs = await custom_fields.definitions(session, "contact")
+    return custom_fields.validate(defs, p.custom, current=current, partial=True)
 
 
 def _audited(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,12 +355,12 @@ async def create_contact(
     session: AsyncSession, actor: Actor, p: ProfileInput, *, confirm_duplicate: bool = False
 ) -> int:
     """A new contact from the form or the API; `DuplicatesFound` unless confirmed when it matches one."""
-    if not (p.first_name or p.last_name or p.phones or p.emails):
-        raise Invalid(N_("Enter a name, a phone or an e-mail."), field="first_name")
+    check_identifiable(p)
+    custom = await _custom(session, p, None)
     # Duplicates first: an IDNP someone else has shows as that match ("open / merge") before it is refused.
     matches = await check_duplicates(session, p.candidate(), confirmed=confirm_duplicate)
     await _check_links(session, p, None)
-    contact = Contact(**_scalars(p))
+    contact = Contact(**_scalars(p), custom=custom)
     session.add(contact)
     await session.flush()
     await _write_lists(session, contact.id, p)
@@ -342,7 +375,13 @@ async def create_contact(
         record_id=contact.id,
         changes=audit.diff(
             {},
-            {k: v for k, v in _audited({**_scalars(p), **await _lists_of(session, contact.id)}).items() if v},
+            {
+                k: v
+                for k, v in _audited(
+                    {**_scalars(p), "custom": custom, **await _lists_of(session, contact.id)}
+                ).items()
+                if v
+            },
         ),
     )
     return contact.id
@@ -355,9 +394,9 @@ async def save_contact(
     contact = await session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(N_("No such contact."))
+    values = {**_scalars(p), "custom": await _custom(session, p, contact.custom or {})}
     matches = await check_duplicates(session, p.candidate(contact_id), confirmed=confirm_duplicate)
     await _check_links(session, p, contact_id)
-    values = _scalars(p)
     before = _audited({**{k: getattr(contact, k) for k in values}, **await _lists_of(session, contact_id)})
     for key, value in values.items():
         setattr(contact, key, value)
@@ -424,6 +463,7 @@ class Profile:
             "owner_id": c.owner_id,
             "tags": c.tags,
             "consents": c.consents,
+            "custom": c.custom or {},
             "companies": [{"company_id": x.id, "name": x.name, "role": x.role} for x in self.companies],
             "relations": [{"contact_id": x.id, "name": x.name, "kind": x.role} for x in self.relations],
             "related_by": [{"contact_id": x.id, "name": x.name, "kind": x.role} for x in self.related_by],
@@ -549,6 +589,7 @@ class CompanyInput:
     size: str = ""
     address: str = ""
     branch_id: int | None = None
+    custom: Mapping[str, Any] | None = None  # as sent (see `ProfileInput.custom`)
 
 
 def parse_company(data: Mapping[str, Any]) -> CompanyInput:
@@ -568,6 +609,7 @@ def parse_company(data: Mapping[str, Any]) -> CompanyInput:
         size=size,
         address=_text(data, "address", MAX_ADDRESS),
         branch_id=_id(data.get("branch_id"), "branch_id"),
+        custom=data.get("custom"),
     )
 
 
@@ -580,7 +622,7 @@ async def save_company(
         clash = clash.where(Company.id != company_id)
     if c.fiscal_code and await session.scalar(clash) is not None:
         raise Invalid(N_("Another company has this fiscal code."), field="fiscal_code")
-    values = {
+    values: dict[str, Any] = {
         "name": c.name,
         "fiscal_code": c.fiscal_code,
         "industry": c.industry,
@@ -588,15 +630,21 @@ async def save_company(
         "address": c.address,
         "branch_id": c.branch_id,
     }
-    if company_id is None:
+    found = await session.get(Company, company_id) if company_id is not None else None
+    if company_id is not None and found is None:
+        raise NotFound(N_("No such company."))
+    current = dict(found.custom or {}) if found is not None else None
+    if c.custom is None and current is not None:
+        values["custom"] = current
+    else:
+        defs = await custom_fields.definitions(session, "company")
+        values["custom"] = custom_fields.validate(defs, c.custom, current=current, partial=True)
+    if found is None:
         company = Company(**values)
         session.add(company)
         before: dict[str, Any] = {}
         action = audit.AuditAction.CREATE
     else:
-        found = await session.get(Company, company_id)
-        if found is None:
-            raise NotFound(N_("No such company."))
         company = found
         before = {k: getattr(company, k) for k in values}
         for key, value in values.items():
@@ -640,59 +688,3 @@ async def company_members(session: AsyncSession, company_id: int) -> list[LinkVi
         .order_by(Contact.last_name, Contact.first_name)
     )
     return [LinkView(contact.id, contact.display_name, link.role) for link, contact in rows]
-
-
-# --- import -------------------------------------------------------------------------------------------------
-
-MAX_IMPORT = 1000
-
-
-@dataclass
-class ImportResult:
-    created: list[int] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # {"row", "contact_id", "reasons"}: exact matches
-    flagged: list[int] = field(
-        default_factory=list
-    )  # created, with a likely duplicate on the duplicates page
-    errors: list[dict[str, Any]] = field(default_factory=list)  # {"row", "field", "message"}
-
-
-async def import_contacts(
-    session: AsyncSession,
-    actor: Actor,
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    region: str = "MD",
-    branch_id: int | None = None,
-) -> ImportResult:
-    """A batch of profiles (a spreadsheet, another CRM): an import cannot stop to ask about each row, so a
-    row that exactly matches a known contact (or an earlier row) is skipped and reported, a likely match is
-    created and its pair recorded for the duplicates page, and a bad row is reported by field."""
-    if len(rows) > MAX_IMPORT:
-        raise Invalid(N_("At most %(n)s rows at once."), field="contacts", n=MAX_IMPORT)
-    result = ImportResult()
-    for number, row in enumerate(rows, start=1):
-        try:
-            p = parse_profile(row, region)
-            if branch_id is not None and p.branch_id is None:
-                p = replace(p, branch_id=branch_id)
-            if not (p.first_name or p.last_name or p.phones or p.emails):
-                raise Invalid(N_("Enter a name, a phone or an e-mail."), field="first_name")
-            await _check_links(session, replace(p, idnp=None), None)
-        except Invalid as exc:
-            result.errors.append({"row": number, "field": exc.field, "message": exc.message % exc.params})
-            continue
-        matches = await duplicates.find_duplicates(session, p.candidate())
-        exact = [m for m in matches if m.kind == duplicates.EXACT]
-        if exact:
-            result.skipped.append(
-                {"row": number, "contact_id": exact[0].contact_id, "reasons": exact[0].reasons}
-            )
-            continue
-        contact_id = await create_contact(session, actor, p, confirm_duplicate=True)
-        result.created.append(contact_id)
-        if matches:
-            result.flagged.append(contact_id)
-    return result

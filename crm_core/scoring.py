@@ -109,6 +109,11 @@ async def recompute(session: AsyncSession, lead_id: int, *, target: int | None =
     return await _apply(session, rows[0], await scoring_rules.active_rules(session), target)
 
 
+async def recompute_many(session: AsyncSession, lead_ids: list[int]) -> int:
+    """Score several new or changed leads at once (an import's batch), reading the rules once."""
+    return await _rescore(session, Lead.id.in_(lead_ids)) if lead_ids else 0
+
+
 async def recompute_contact(session: AsyncSession, contact_id: int) -> int:
     """Rescore the contact's leads (their profile changed); returns how many."""
     return await _rescore(session, Lead.contact_id == contact_id)

@@ -22,7 +22,7 @@ from channels.asterisk.ami import AmiConnection
 from channels.asterisk.leader import AmiLeader
 from channels.providers import PROVIDERS
 from channels.secrets import SecretBox
-from crm_core import scoring
+from crm_core import imports, scoring
 from inbox.calls import CallLog
 from inbox.calls_routing import CallRouting
 from inbox.delivery import Delivery
@@ -278,6 +278,7 @@ def build_app(settings: Settings) -> web.Application:
     app[keys.LOGIN_POLICY] = login_policy(settings)
     app[keys.JOBS] = JobRegistry()
     scoring.register(app[keys.JOBS])  # rescoring the leads after a scoring rule changed
+    imports.register(app[keys.JOBS], batch_rows=settings.import_batch_rows, region=settings.default_region)
     app[keys.CHANNEL_SECRETS] = SecretBox(settings.secret)
     app[keys.FILES] = FileStore(settings.files_root, settings.max_upload_bytes)
     setup_templates(app)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.audit_model import AuditEntry
@@ -117,6 +117,43 @@ async def record_change(
         changes=changes,
         detail=detail,
     )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One record's create / update for `record_changes`."""
+
+    record_type: str
+    record_id: object
+    changes: dict[str, Any]
+    detail: str | None = None
+
+
+async def record_changes(
+    session: AsyncSession, actor: Actor, *, module: str, action: AuditAction, entries: list[Change]
+) -> int:
+    """`record_change` for many records in one multi-row insert (a bulk import): still one entry each."""
+    if not entries:
+        return 0
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "at": now,
+            "user_id": actor.user_id,
+            "username": (actor.username or "")[:64] or None,
+            "ip": actor.ip,
+            "category": str(Category.RECORD),
+            "module": module,
+            "action": str(action),
+            "record_type": e.record_type,
+            "record_id": None if e.record_id is None else str(e.record_id),
+            "changes": e.changes or None,
+            "detail": e.detail[:2000] if e.detail else None,
+        }
+        for e in entries
+    ]
+    await session.execute(insert(AuditEntry), rows)
+    return len(rows)
 
 
 @dataclass(frozen=True)

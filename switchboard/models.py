@@ -8,6 +8,7 @@ from crm_core import contacts_model as crm_contacts_model
 from crm_core import (
     custom_fields_model,
     funnel_model,
+    imports_model,
     list_views_model,
     merge_model,
     scoring_model,
@@ -32,6 +33,7 @@ __all__ = [
     "crm_models",
     "custom_fields_model",
     "funnel_model",
+    "imports_model",
     "inbox_models",
     "jobs_model",
     "list_views_model",

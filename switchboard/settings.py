@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     merge_undo_days: int = Field(
         30, ge=0, le=3650, description="A contact merge can be undone for this many days (0: not at all)."
     )
+    export_max_rows: int = Field(
+        100000, ge=1, le=1_000_000, description="Most rows one export of a filtered list may hold."
+    )
     demo: bool = Field(
         False, description="Demo mode: also serve a sample website with the chat widget at `/demo/site`."
     )
@@ -80,6 +83,12 @@ class Settings(BaseSettings):
         None, description="Where uploaded attachments are stored. Unset: `<data_dir>/files`."
     )
     max_upload_mb: int = Field(20, ge=1, description="Largest attachment one upload may carry, in MiB.")
+    import_max_mb: int = Field(
+        20, ge=1, le=200, description="Largest CSV or XLSX file an import may upload, in MiB."
+    )
+    import_batch_rows: int = Field(
+        500, ge=10, le=5000, description="Rows an import writes per transaction (a crash resumes after it)."
+    )
     public_url: str | None = Field(
         None,
         description="The hub's public HTTPS address, for provider webhooks. "
@@ -195,6 +204,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def import_max_bytes(self) -> int:
+        return self.import_max_mb * 1024 * 1024
 
     @property
     def media_max_bytes(self) -> int:

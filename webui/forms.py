@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from aiohttp import web
 from aiohttp_session import get_session
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core import custom_fields
+from crm_core.custom_fields import FieldDef
 from switchboard.errors import N_, DomainError, Invalid
 
 
@@ -87,3 +90,20 @@ async def flash(request: web.Request, message: str, kind: str = "success") -> No
 async def pop_flashes(request: web.Request) -> list[list[str]]:
     session = await get_session(request)
     return list(session.pop("flash", []))
+
+
+# --- custom fields ------------------------------------------------------------------------------------------
+
+
+async def custom_defs(db: AsyncSession, entity: str, hidden: Collection[str] = ()) -> list[FieldDef]:
+    """The admin-defined fields a record's form shows, in form order: the active ones not hidden from the
+    reader (`crm_core.field_visibility`: `custom.<key>`)."""
+    return [d for d in await custom_fields.definitions(db, entity) if d.path not in hidden]
+
+
+def refuse_hidden_custom(raw: Any, hidden: Collection[str]) -> None:
+    """An API body may not set a custom field the caller cannot see (answered as unknown, like a core one)."""
+    if isinstance(raw, Mapping):
+        for key in raw:
+            if f"custom.{key}" in hidden:
+                raise Invalid(N_("Unknown field."), field=f"custom.{key}")

@@ -24,6 +24,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem(N_("Calls"), "/calls", "phone", Action.CALLS_VIEW),
     NavItem(N_("Canned replies"), "/inbox/canned", "message-bolt", Action.CANNED_MANAGE),
     NavItem(N_("Contacts"), "/contacts", "address-book", Action.CONTACTS_VIEW),
+    NavItem(N_("Leads"), "/leads", "user-search", Action.DEALS_VIEW),
     NavItem(N_("Deals"), "/deals", "layout-kanban", Action.DEALS_VIEW),
     NavItem(N_("Sales scripts"), "/scripts", "list-details", Action.SCRIPTS_VIEW),
     NavItem(N_("Routing"), "/routing", "arrows-split", Action.ROUTING_MANAGE),
@@ -34,6 +35,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem(N_("Classifiers"), "/admin/classifiers", "list-tree", Action.CLASSIFIERS_MANAGE, "admin"),
     NavItem(N_("Lead scoring"), "/admin/scoring", "target-arrow", Action.SCORING_MANAGE, "admin"),
     NavItem(N_("Custom fields"), "/admin/custom-fields", "forms", Action.FIELDS_MANAGE, "admin"),
+    NavItem(N_("Field visibility"), "/admin/field-visibility", "eye-off", Action.FIELDS_MANAGE, "admin"),
     NavItem(N_("Jobs"), "/admin/jobs", "clock-play", Action.JOBS_MANAGE, "admin"),
     NavItem(N_("Audit log"), "/admin/audit", "shield-search", Action.AUDIT_VIEW, "admin"),
 )

@@ -13,9 +13,11 @@ from webui.routes_calls import CALL_ROUTES
 from webui.routes_channels import CHANNEL_ROUTES
 from webui.routes_contacts import CONTACT_ROUTES
 from webui.routes_custom_fields import CUSTOM_FIELD_ROUTES
+from webui.routes_imports import IMPORT_ROUTES
 from webui.routes_inbox import INBOX_ROUTES
 from webui.routes_inbox_tools import INBOX_TOOLS_ROUTES
 from webui.routes_leads import LEAD_ROUTES
+from webui.routes_lists import LIST_ROUTES
 from webui.routes_routing import ROUTING_ROUTES
 from webui.routes_scoring import SCORING_ROUTES
 from webui.routes_search import SEARCH_ROUTES
@@ -48,7 +50,6 @@ CORE_ROUTES: tuple[RouteSpec, ...] = (
         sample={"id": "999999"},
     ),
     # rooms
-    RouteSpec("GET", "/deals", home.room, "deals", Action.DEALS_VIEW),
     RouteSpec("GET", "/scripts", home.room, "scripts", Action.SCRIPTS_VIEW),
     RouteSpec("GET", "/campaigns", home.room, "campaigns", Action.CAMPAIGNS_MANAGE),
     RouteSpec("GET", "/reports", home.room, "reports", Action.REPORTS_VIEW),
@@ -114,6 +115,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     + TASK_ROUTES
     + LEAD_ROUTES
     + CALL_ROUTES
+    + LIST_ROUTES  # before CONTACT_ROUTES: /contacts/companies before /contacts/{id}
+    + IMPORT_ROUTES  # before CONTACT_ROUTES: /contacts/import before /contacts/{id}
     + CONTACT_ROUTES
     + SEARCH_ROUTES
     + SCORING_ROUTES

@@ -1,6 +1,6 @@
-"""Routes of the contacts room: the list, the contact page and its form, duplicates and their merge
-screen, companies, and the contacts API. Reading needs CONTACTS_VIEW, writing CONTACTS_EDIT; which contacts
-a caller sees is decided per contact (`crm_core.profile.visible_contacts`)."""
+"""Routes of the contacts room: the contact page and its form, duplicates and their merge screen, companies,
+and the contacts API (the lists: `webui.routes_lists`). Reading needs CONTACTS_VIEW, writing CONTACTS_EDIT;
+which contacts a caller sees is decided per contact (`crm_core.profile.visible_contacts`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ _VIEW = Action.CONTACTS_VIEW
 _EDIT = Action.CONTACTS_EDIT
 
 CONTACT_ROUTES: tuple[RouteSpec, ...] = (
-    RouteSpec("GET", "/contacts", v.contacts_page, "contacts", _VIEW),
     RouteSpec("GET", "/contacts/new", v.contact_new_page, "contact_new", _EDIT),
     RouteSpec("POST", "/contacts/new", v.contact_create_form, "contact_create", _EDIT),
     RouteSpec("GET", "/contacts/duplicates", v.duplicates_page, "contact_duplicates", _VIEW),
@@ -42,7 +41,6 @@ CONTACT_ROUTES: tuple[RouteSpec, ...] = (
         _EDIT,
         sample=_ONE,
     ),
-    RouteSpec("GET", "/contacts/companies", v.companies_page, "companies", _VIEW),
     RouteSpec("GET", "/contacts/companies/new", v.company_new_page, "company_new", _EDIT),
     RouteSpec("POST", "/contacts/companies/new", v.company_create_form, "company_create", _EDIT),
     RouteSpec("GET", "/contacts/companies/{id}", v.company_page, "company", _VIEW, sample=_ONE),
@@ -51,9 +49,6 @@ CONTACT_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/contacts/{id}", v.contact_save_form, "contact_save", _EDIT, sample=_ONE),
     RouteSpec("GET", "/api/v1/contacts", v.contacts_api, "api_contacts", _VIEW),
     RouteSpec("POST", "/api/v1/contacts", v.contact_create_api, "api_contact_create", _EDIT),
-    RouteSpec(
-        "POST", "/api/v1/imports/contacts", v.contact_import_api, "api_contact_import", Action.CONTACTS_IMPORT
-    ),
     RouteSpec(
         "GET", "/api/v1/contacts/{id}/profile", v.contact_get_api, "api_contact_profile", _VIEW, sample=_ONE
     ),

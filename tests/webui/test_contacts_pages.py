@@ -315,50 +315,6 @@ async def test_a_pair_on_the_duplicates_page_is_dismissed_or_merged(
     assert "Ion Rusu" not in await (await client.get("/contacts/duplicates")).text()
 
 
-async def test_an_import_skips_exact_duplicates_flags_likely_ones_and_reports_bad_rows(
-    client: TestClient, make_user: MakeUser, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    supervisor = await make_user(Role.SUPERVISOR)
-    csrf = await _signed_in(client, supervisor)
-    _, known = await _api(client, csrf, {"first_name": "Ion", "last_name": "Rusu", "phones": ["069123456"]})
-    rows = [
-        {"first_name": "Ion", "phones": ["+37369123456"]},  # exact: skipped
-        {"first_name": "Ion", "last_name": "Rușu", "phones": ["+40721123456"]},  # likely: created, flagged
-        {"first_name": "Ana", "idnp": "2002001234567"},  # bad check digit
-        {"first_name": "Vera", "emails": ["vera@mail.md"]},
-        {"first_name": "Vera T", "emails": ["VERA@mail.md"]},  # exact with the row before
-    ]
-    response = await client.post(
-        "/api/v1/imports/contacts",
-        data=json.dumps({"contacts": rows}),
-        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
-    )
-    assert response.status == 200, await response.text()
-    result = await response.json()
-    assert [s["row"] for s in result["skipped"]] == [1, 5]
-    assert result["skipped"][0]["contact_id"] == known["contact"]["id"]
-    assert len(result["created"]) == 2 and result["flagged"] == [result["created"][0]]
-    assert result["errors"] == [
-        {"row": 3, "field": "idnp", "message": "An IDNP is 13 digits with a valid check digit."}
-    ]
-    async with sessions() as db:
-        pair = (await db.scalars(select(DuplicateCandidate))).one()
-        imported = await db.get(Contact, result["created"][1])
-    assert {pair.contact_id, pair.other_id} == {known["contact"]["id"], result["created"][0]}
-    assert imported is not None and imported.branch_id == await _branch_of(sessions, supervisor)
-
-
-async def test_agents_may_not_import(client: TestClient, make_user: MakeUser) -> None:
-    agent = await make_user(Role.AGENT)
-    csrf = await _signed_in(client, agent)
-    response = await client.post(
-        "/api/v1/imports/contacts",
-        data=json.dumps({"contacts": []}),
-        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
-    )
-    assert response.status == 403
-
-
 async def test_the_profile_api_replaces_the_profile_and_answers_409_for_a_duplicate(
     client: TestClient, make_user: MakeUser
 ) -> None:

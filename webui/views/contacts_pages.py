@@ -17,7 +17,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import duplicates, profile
+from crm_core import custom_fields, duplicates, field_visibility, list_views, profile
 from crm_core import timeline as crm_timeline
 from crm_core.contacts import DuplicatesFound
 from crm_core.contacts_model import Company, DuplicateCandidate
@@ -30,11 +30,12 @@ from webui import forms, i18n, keys
 from webui.errors import log_refusal
 from webui.security import client_ip, current_user
 from webui.templating import render
+from webui.views import lists
+from webui.views.field_visibility import form_keys
 
 log = logging.getLogger(__name__)
 
 MAX_JSON_BODY = 32 * 1024
-MAX_IMPORT_BODY = 2 * 1024 * 1024
 FORM_PHONES = 4
 FORM_EMAILS = 3
 FORM_LINKS = 3
@@ -78,22 +79,73 @@ async def _check_links_visible(db: AsyncSession, user: CurrentUser, p: profile.P
             raise Invalid(N_("Choose one from the list."), field="owner_id")
 
 
-# --- the list -----------------------------------------------------------------------------------------------
+# --- hidden fields ------------------------------------------------------------------------------------------
+
+# The profile's keys in the form and the API body that each hideable field covers.
+_PROFILE_KEYS = {
+    "name": ("first_name", "last_name"),
+    "first_name": ("first_name",),
+    "last_name": ("last_name",),
+    "phone": ("phones",),
+    "email": ("emails",),
+    "idnp": ("idnp",),
+    "birth_date": ("birth_date",),
+    "address": ("address",),
+    "branch": ("branch_id",),
+    "owner": ("owner_id",),
+    "tags": ("tags",),
+}
 
 
-async def contacts_page(request: web.Request) -> web.StreamResponse:
-    """`GET /contacts?q=&page=`: the contacts the caller may see, newest first, 25 a page."""
-    user = current_user(request)
-    query = forms.text(request.query, "q", max_len=100)
-    page = forms.integer(request.query, "page", minimum=1, maximum=100000) or 1
-    region = request.app[keys.SETTINGS].default_region
-    async with request.app[keys.SESSIONS]() as db:
-        listing = await profile.list_contacts(db, _visible(user), query=query, page=page, region=region)
-    return await render(
-        "contacts/list.html",
-        request,
-        {"listing": listing, "q": query, "may_edit": _may_edit(user)},
-    )
+async def _hidden(db: AsyncSession, user: CurrentUser) -> frozenset[str]:
+    """The contact fields the caller's role may not see (`crm_core.field_visibility`); none for admins."""
+    return await field_visibility.hidden(db, "contact", user.role)
+
+
+def _profile_keys(hidden: frozenset[str]) -> set[str]:
+    return {key for name in hidden for key in _PROFILE_KEYS.get(name, ())}
+
+
+def _keep_hidden_form(
+    flat: dict[str, str], stored: profile.Profile, hidden: frozenset[str]
+) -> dict[str, str]:
+    """A form without the inputs of hidden fields keeps their stored values (a save replaces the whole
+    profile: what the caller cannot see must not be wiped by it)."""
+    keys = _profile_keys(hidden)
+    if not keys:
+        return flat
+    stored_values = _values_of(stored)
+    out = dict(flat)
+    for name, value in stored_values.items():
+        base = name.rsplit("_", 1)[0] if name[-1:].isdigit() else name
+        group = {"phone": "phones", "phone_label": "phones", "email": "emails"}.get(base, base)
+        if group in keys and isinstance(value, str):
+            out[name] = value
+    for i in range(FORM_PHONES):  # a stored list shorter than the form: the extra inputs stay empty
+        if "phones" in keys and f"phone_{i}" not in stored_values:
+            out.pop(f"phone_{i}", None)
+            out.pop(f"phone_label_{i}", None)
+    for i in range(FORM_EMAILS):
+        if "emails" in keys and f"email_{i}" not in stored_values:
+            out.pop(f"email_{i}", None)
+    return out
+
+
+def _keep_hidden_body(
+    body: dict[str, Any], stored: profile.Profile, hidden: frozenset[str]
+) -> dict[str, Any]:
+    """An API body may not set what the caller cannot see; those keys keep their stored values."""
+    keys = _profile_keys(hidden)
+    refused = sorted(k for k in form_keys(hidden) | keys if k in body)
+    if refused:
+        raise Invalid(N_("Unknown field."), field=refused[0])
+    forms.refuse_hidden_custom(body.get("custom"), hidden)
+    current = stored.as_json()
+    return {**body, **{k: current[k] for k in keys if k in current}}
+
+
+def _contact_json(found: profile.Profile, hidden: frozenset[str]) -> dict[str, Any]:
+    return field_visibility.redact(found.as_json(), hidden)
 
 
 # --- the form -----------------------------------------------------------------------------------------------
@@ -148,6 +200,7 @@ def _values_of(p: profile.Profile) -> dict[str, Any]:
         "owner_id": str(c.owner_id or ""),
         "tags": ", ".join(c.tags or []),
         "consents": [k for k, v in (c.consents or {}).items() if v],
+        "custom": dict(c.custom or {}),
     }
     for i, phone in enumerate(p.phones[:FORM_PHONES]):
         values[f"phone_{i}"], values[f"phone_label_{i}"] = phone.e164, phone.label
@@ -181,17 +234,25 @@ async def _choices(db: AsyncSession, user: CurrentUser) -> dict[str, Any]:
     }
 
 
-async def _timeline(db: AsyncSession, contact_id: int, page: int) -> tuple[list[dict[str, Any]], bool]:
+async def _timeline(
+    db: AsyncSession, contact_id: int, page: int, hidden: frozenset[str] = frozenset()
+) -> tuple[list[dict[str, Any]], bool]:
     """Messages, calls, tasks and field changes in one feed, newest first: each source gives its newest
-    `page * size + 1`, merged, and the page is cut from the merge (`more`: there is a next page)."""
+    `page * size + 1`, merged, and the page is cut from the merge (`more`: there is a next page). Changes
+    of fields hidden from the reader are left out of the change entries."""
     want = page * TIMELINE_PAGE + 1
     items: list[dict[str, Any]] = [
         {"source": "inbox", **vars(e)}
         for e in await inbox_timeline.contact_entries(db, contact_id, limit=want)
     ]
-    items += [
-        {"source": "crm", **vars(e)} for e in await crm_timeline.contact_entries(db, contact_id, limit=want)
-    ]
+    unseen = form_keys(hidden) | _profile_keys(hidden)
+    for e in await crm_timeline.contact_entries(db, contact_id, limit=want):
+        entry = {"source": "crm", **vars(e)}
+        if unseen and isinstance(entry.get("changes"), dict):
+            entry["changes"] = {k: v for k, v in entry["changes"].items() if k not in unseen}
+            if e.kind == "change" and not entry["changes"]:
+                continue
+        items.append(entry)
     items.sort(key=lambda e: (e["at"], e["ref_id"]), reverse=True)
     start = (page - 1) * TIMELINE_PAGE
     return items[start : start + TIMELINE_PAGE], len(items) > start + TIMELINE_PAGE
@@ -211,8 +272,11 @@ async def _contact_page(
     async with request.app[keys.SESSIONS]() as db:
         stored = await _visible_contact(db, user, contact_id) if contact_id is not None else None
         choices = await _choices(db, user)
-        feed, more = await _timeline(db, contact_id, page) if contact_id is not None else ([], False)
+        hidden = await _hidden(db, user)
+        feed, more = await _timeline(db, contact_id, page, hidden) if contact_id is not None else ([], False)
+        custom_defs = await forms.custom_defs(db, "contact", hidden)
     context = {
+        "custom_defs": custom_defs,
         **choices,
         "contact": stored,
         "values": values if values is not None else (_values_of(stored) if stored else {}),
@@ -223,6 +287,7 @@ async def _contact_page(
         "feed_page": page,
         "feed_more": more,
         "may_edit": _may_edit(user),
+        "hidden": form_keys(hidden) | _profile_keys(hidden),
     }
     return await render("contacts/contact.html", request, context, status=status)
 
@@ -244,9 +309,13 @@ async def _save_form(request: web.Request, contact_id: int | None) -> web.Stream
     confirm = flat.get("confirm_duplicate") == "1"
     region = request.app[keys.SETTINGS].default_region
     actor = user.actor(client_ip(request))
-    values = {**flat, "consents": consents}
+    async with request.app[keys.SESSIONS]() as db:
+        custom = custom_fields.form_values(
+            form, await forms.custom_defs(db, "contact", await _hidden(db, user))
+        )
+    values = {**flat, "consents": consents, "custom": custom}
     try:
-        data = profile.parse_profile(_form_data(flat, consents), region)
+        data = profile.parse_profile({**_form_data(flat, consents), "custom": custom}, region)
         async with request.app[keys.SESSIONS]() as db, db.begin():
             if contact_id is None:
                 _check_assignment(user, data)
@@ -255,6 +324,10 @@ async def _save_form(request: web.Request, contact_id: int | None) -> web.Stream
                 message = i18n.gettext("Contact added.")
             else:
                 stored = await _visible_contact(db, user, contact_id)
+                hidden = await _hidden(db, user)
+                if hidden:
+                    flat = _keep_hidden_form(flat, stored, hidden)
+                    data = profile.parse_profile({**_form_data(flat, consents), "custom": custom}, region)
                 _check_assignment(user, data, stored.contact.branch_id)
                 await _check_links_visible(db, user, data)
                 await profile.save_contact(db, actor, contact_id, data, confirm_duplicate=confirm)
@@ -315,18 +388,6 @@ async def duplicate_dismiss_form(request: web.Request) -> web.StreamResponse:
 # --- companies ----------------------------------------------------------------------------------------------
 
 
-async def companies_page(request: web.Request) -> web.StreamResponse:
-    user = current_user(request)
-    query = forms.text(request.query, "q", max_len=100)
-    async with request.app[keys.SESSIONS]() as db:
-        rows = await profile.list_companies(
-            db, profile.visible_companies(user.role, user.branch_id), query=query
-        )
-    return await render(
-        "contacts/companies.html", request, {"companies": rows, "q": query, "may_edit": _may_edit(user)}
-    )
-
-
 async def _company_page(
     request: web.Request,
     company_id: int | None,
@@ -339,6 +400,7 @@ async def _company_page(
         company = await _visible_company(db, user, company_id) if company_id is not None else None
         members = await profile.company_members(db, company_id) if company_id is not None else []
         branches = list(await db.scalars(select(Branch).where(Branch.active.is_(True)).order_by(Branch.name)))
+        custom_defs = await forms.custom_defs(db, "company", await _company_hidden(db, user))
     if user.role is not Role.ADMIN:
         branches = [b for b in branches if b.id == user.branch_id]
     stored = (
@@ -349,11 +411,13 @@ async def _company_page(
             "size": company.size,
             "address": company.address,
             "branch_id": str(company.branch_id or ""),
+            "custom": dict(company.custom or {}),
         }
         if company
         else {}
     )
     context = {
+        "custom_defs": custom_defs,
         "company": company,
         "members": members,
         "branches": branches,
@@ -364,6 +428,10 @@ async def _company_page(
         "may_edit": _may_edit(user),
     }
     return await render("contacts/company.html", request, context, status=error.status if error else 200)
+
+
+async def _company_hidden(db: AsyncSession, user: CurrentUser) -> frozenset[str]:
+    return await field_visibility.hidden(db, "company", user.role)
 
 
 async def _visible_company(db: AsyncSession, user: CurrentUser, company_id: int) -> Company:
@@ -386,7 +454,10 @@ async def company_page(request: web.Request) -> web.StreamResponse:
 async def _save_company(request: web.Request, company_id: int | None) -> web.StreamResponse:
     user = current_user(request)
     form = await request.post()
-    flat = {k: v for k, v in form.items() if isinstance(v, str)}
+    flat: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+    async with request.app[keys.SESSIONS]() as db:
+        defs = await forms.custom_defs(db, "company", await _company_hidden(db, user))
+    flat["custom"] = custom_fields.form_values(form, defs)
     try:
         data = profile.parse_company(flat)
         if user.role is not Role.ADMIN and data.branch_id not in (None, user.branch_id):
@@ -445,19 +516,35 @@ def duplicates_response(request: web.Request, exc: DuplicatesFound) -> web.Respo
     )
 
 
+API_COLUMNS = ("name", "phone", "email", "idnp")
+
+
+def _api_cell(name: str, value: Any) -> Any:
+    """As the API always answered: the name as text, a missing phone, e-mail or IDNP as null."""
+    return value if name == "name" else value or None
+
+
 async def contacts_api(request: web.Request) -> web.StreamResponse:
-    """`GET /api/v1/contacts?q=&page=`."""
+    """`GET /api/v1/contacts?q=&page=`: the contacts list's rows with the search box (the lists' query,
+    `webui.views.lists`; any filter: `/api/v1/lists/contacts`). Hidden fields are left out."""
     user = current_user(request)
     query = forms.text(request.query, "q", max_len=100)
     page = forms.integer(request.query, "page", minimum=1, maximum=100000) or 1
-    region = request.app[keys.SETTINGS].default_region
     async with request.app[keys.SESSIONS]() as db:
-        listing = await profile.list_contacts(db, _visible(user), query=query, page=page, region=region)
+        catalog = await lists.catalog_for(db, user, "contact")
+        columns = [name for name in API_COLUMNS if catalog.get(name) is not None] or ["id"]
+        listing = await list_views.page(
+            db,
+            catalog,
+            list_views.parse_query(catalog, [], columns),
+            lists.scope_of(user),
+            number=page,
+            extra=lists.search_clause("contact", query, request.app[keys.SETTINGS]),
+        )
     return web.json_response(
         {
             "contacts": [
-                {"id": c.id, "name": c.display_name, "phone": c.phone, "email": c.email, "idnp": c.idnp}
-                for c in listing.contacts
+                {"id": row.id, **{k: _api_cell(k, row.cells.get(k)) for k in columns}} for row in listing.rows
             ],
             "total": listing.total,
             "page": listing.page,
@@ -471,7 +558,8 @@ async def contact_get_api(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     async with request.app[keys.SESSIONS]() as db:
         found = await _visible_contact(db, user, forms.path_int(request, "id"))
-    return web.json_response({"contact": found.as_json()})
+        hidden = await _hidden(db, user)
+    return web.json_response({"contact": _contact_json(found, hidden)})
 
 
 async def contact_create_api(request: web.Request) -> web.StreamResponse:
@@ -490,43 +578,11 @@ async def contact_create_api(request: web.Request) -> web.StreamResponse:
                 db, user.actor(client_ip(request)), data, confirm_duplicate=confirm
             )
             found = await profile.profile_of(db, contact_id)
+            hidden = await _hidden(db, user)
     except DuplicatesFound as exc:
         return duplicates_response(request, exc)
     assert found is not None
-    return web.json_response({"contact": found.as_json()}, status=201)
-
-
-async def contact_import_api(request: web.Request) -> web.StreamResponse:
-    """`POST /api/v1/imports/contacts` `{"contacts": [profile, …]}` (at most 1000): admins and supervisors
-    (a supervisor's rows land in their branch). Exact duplicates are skipped, likely ones created and put on
-    the duplicates page, bad rows reported by field; the good rows are saved either way."""
-    user = current_user(request)
-    body = await _json_object(request, max_size=MAX_IMPORT_BODY)
-    rows = body.get("contacts")
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise Invalid(N_("This field must be a list."), field="contacts")
-    if user.role is not Role.ADMIN:
-        rows = [{**r, "branch_id": user.branch_id} for r in rows]
-    async with request.app[keys.SESSIONS]() as db, db.begin():
-        result = await profile.import_contacts(
-            db, user.actor(client_ip(request)), rows, region=request.app[keys.SETTINGS].default_region
-        )
-    log.info(
-        "contacts: %s imported %s, skipped %s, flagged %s, refused %s",
-        user.username,
-        len(result.created),
-        len(result.skipped),
-        len(result.flagged),
-        len(result.errors),
-    )
-    return web.json_response(
-        {
-            "created": result.created,
-            "skipped": result.skipped,
-            "flagged": result.flagged,
-            "errors": result.errors,
-        }
-    )
+    return web.json_response({"contact": _contact_json(found, hidden)}, status=201)
 
 
 async def contact_profile_update_api(request: web.Request) -> web.StreamResponse:
@@ -536,10 +592,12 @@ async def contact_profile_update_api(request: web.Request) -> web.StreamResponse
     contact_id = forms.path_int(request, "id")
     body = await _json_object(request)
     confirm = body.get("confirm_duplicate") is True
-    data = profile.parse_profile(body, request.app[keys.SETTINGS].default_region)
     try:
         async with request.app[keys.SESSIONS]() as db, db.begin():
             stored = await _visible_contact(db, user, contact_id)
+            hidden = await _hidden(db, user)
+            body = _keep_hidden_body(body, stored, hidden) if hidden else body
+            data = profile.parse_profile(body, request.app[keys.SETTINGS].default_region)
             _check_assignment(user, data, stored.contact.branch_id)
             await _check_links_visible(db, user, data)
             await profile.save_contact(
@@ -549,4 +607,4 @@ async def contact_profile_update_api(request: web.Request) -> web.StreamResponse
     except DuplicatesFound as exc:
         return duplicates_response(request, exc)
     assert found is not None
-    return web.json_response({"contact": found.as_json()})
+    return web.json_response({"contact": _contact_json(found, hidden)})

@@ -16,7 +16,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import classifiers, funnel, leads, scoring
+from crm_core import classifiers, custom_fields, field_visibility, funnel, leads, scoring
 from crm_core.funnel import DealView
 from crm_core.leads import TRANSITIONS, LeadStatus, LeadView
 from switchboard import accounts
@@ -28,12 +28,13 @@ from webui import forms, i18n, keys
 from webui.errors import log_refusal
 from webui.security import client_ip, current_user
 from webui.templating import render
+from webui.views.field_visibility import form_keys
 from webui.views.inbox import _json_object
 
 log = logging.getLogger(__name__)
 
 LEAD_FORM_FIELDS = (*leads.EDITABLE, *leads.MANAGER_ONLY)
-DEAL_FORM_FIELDS = ("amount", "currency", "product", "owner_id")
+DEAL_FORM_FIELDS = ("amount", "currency", "product", "owner_id", "custom")
 
 
 # --- finding what the caller may see ----------------------------------------------------------------------
@@ -89,10 +90,30 @@ async def _check_owner_branch(db: AsyncSession, user: CurrentUser, changes: Mapp
         raise Forbidden(N_("You can give it only to someone of your branch."), field="owner_id")
 
 
-def _lead_json(lead: LeadView, user: CurrentUser, card: scoring.ScoreCard | None) -> dict[str, Any]:
-    """The lead with `locked` (what the caller may not change) and `scoring` (breakdown, learned)."""
-    out = {**lead.as_json(), "locked": sorted(leads.locked_fields(user.role))}
-    return out | {"scoring": card.as_json() if card is not None else None}
+async def _hidden(db: AsyncSession, user: CurrentUser, entity: str) -> frozenset[str]:
+    """The fields of leads or deals hidden from the caller's role, under every name the pages, forms and
+    JSON give them (`branch` → `branch_id`, `branch_name`); none for admins."""
+    return form_keys(await field_visibility.hidden(db, entity, user.role))
+
+
+def _refuse_hidden(changes: Mapping[str, Any], hidden: frozenset[str]) -> None:
+    """What a role may not see it may not change either (the pages leave those inputs out)."""
+    for name in changes:
+        if name in hidden:
+            raise Invalid(N_("Unknown field."), field=name)
+    forms.refuse_hidden_custom(changes.get("custom"), hidden)
+
+
+def _lead_json(
+    lead: LeadView, user: CurrentUser, card: scoring.ScoreCard | None, hidden: frozenset[str]
+) -> dict[str, Any]:
+    """The lead with `locked` (what the caller may not change) and `scoring` (breakdown, learned), without
+    the hidden fields (a hidden score takes its breakdown with it)."""
+    locked = field_visibility.locked_lead_fields(user.role, ()) - hidden
+    out = {**lead.as_json(), "locked": sorted(locked)}
+    if "score" not in hidden:
+        out["scoring"] = card.as_json() if card is not None else None
+    return field_visibility.redact(out, hidden)
 
 
 # --- leads ---------------------------------------------------------------------------------------------
@@ -103,7 +124,7 @@ async def _lead_page(
     lead_id: int,
     *,
     error: DomainError | None = None,
-    values: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> web.Response:
     user = current_user(request)
     locale = i18n.current_locale()
@@ -118,7 +139,9 @@ async def _lead_page(
             "branches": [b for b in await accounts.list_branches(db) if b.active or b.id == lead.branch_id],
             "experts": await _experts_with(db, user, lead.owner_id),
             "score_card": await scoring.score_card(db, lead.id),  # _lead_score.html
+            "hidden": await _hidden(db, user, "lead"),
         }
+        context["custom_defs"] = await forms.custom_defs(db, "lead", context["hidden"])
     current = LeadStatus(lead.status) if lead.status in set(LeadStatus) else LeadStatus.NEW
     context |= {
         "statuses": [current.value, *sorted(s.value for s in TRANSITIONS[current])],
@@ -142,21 +165,26 @@ async def _update_lead(request: web.Request, lead_id: int, changes: Mapping[str,
     user = current_user(request)
     async with request.app[keys.SESSIONS]() as db, db.begin():
         await _lead(db, user, lead_id, lock=True)
+        _refuse_hidden(changes, await _hidden(db, user, "lead"))
         await _check_owner_branch(db, user, changes)
         return await leads.update_lead(db, user.actor(client_ip(request)), user.role, lead_id, changes)
 
 
-async def _form(request: web.Request) -> dict[str, str]:
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+async def _custom_of(request: web.Request, posted: Mapping[str, Any], entity: str) -> dict[str, Any]:
+    """The page form's custom-field inputs: those of the fields it showed (hidden ones keep their value)."""
+    async with request.app[keys.SESSIONS]() as db:
+        defs = await forms.custom_defs(db, entity, await _hidden(db, current_user(request), entity))
+    return custom_fields.form_values(posted, defs)
 
 
 async def lead_update_form(request: web.Request) -> web.StreamResponse:
     """`POST /leads/{id}`: the page's form. Locked fields are not in an agent's form (disabled inputs are
     not sent), so they stay as they are."""
     lead_id = forms.path_int(request, "id")
-    form = await _form(request)
+    posted = await request.post()
+    form: dict[str, Any] = {k: v for k, v in posted.items() if isinstance(v, str)}
     changes = {name: form[name] for name in LEAD_FORM_FIELDS if name in form}
+    changes["custom"] = form["custom"] = await _custom_of(request, posted, "lead")
     try:
         await _update_lead(request, lead_id, changes)
     except (Forbidden, NotFound):
@@ -191,7 +219,8 @@ async def lead_api(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as db:
         lead = await _lead(db, user, forms.path_int(request, "id"))
         card = await scoring.score_card(db, lead.id)
-    return web.json_response({"lead": _lead_json(lead, user, card)})
+        hidden = await _hidden(db, user, "lead")
+    return web.json_response({"lead": _lead_json(lead, user, card, hidden)})
 
 
 async def lead_update_api(request: web.Request) -> web.StreamResponse:
@@ -200,18 +229,28 @@ async def lead_update_api(request: web.Request) -> web.StreamResponse:
     lead_id = forms.path_int(request, "id")
     data = await _json_object(request)
     lead = await _update_lead(request, lead_id, data)
+    user = current_user(request)
     async with request.app[keys.SESSIONS]() as db:
         card = await scoring.score_card(db, lead_id)
-    return web.json_response({"lead": _lead_json(lead, current_user(request), card)})
+        hidden = await _hidden(db, user, "lead")
+    return web.json_response({"lead": _lead_json(lead, user, card, hidden)})
 
 
 async def lead_convert_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/leads/{id}/convert`: 201 with the new deal, 200 with the deal made before."""
     deal, created = await _convert(request, forms.path_int(request, "id"))
-    return web.json_response({"deal": deal.as_json()}, status=201 if created else 200)
+    body = await _deal_json(request, deal)
+    return web.json_response({"deal": body}, status=201 if created else 200)
 
 
 # --- deals ---------------------------------------------------------------------------------------------
+
+
+async def _deal_json(request: web.Request, deal: DealView) -> dict[str, Any]:
+    """The deal without the fields hidden from the caller."""
+    async with request.app[keys.SESSIONS]() as db:
+        hidden = await _hidden(db, current_user(request), "deal")
+    return field_visibility.redact(deal.as_json(), hidden)
 
 
 async def _deal_page(
@@ -219,7 +258,7 @@ async def _deal_page(
     deal_id: int,
     *,
     error: DomainError | None = None,
-    values: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> web.Response:
     user = current_user(request)
     locale = i18n.current_locale()
@@ -234,7 +273,9 @@ async def _deal_page(
             "product_labels": await classifiers.labels(db, "product", locale),
             "loss_labels": await classifiers.labels(db, "loss_reason", locale),
             "experts": await _experts_with(db, user, deal.owner_id),
+            "hidden": await _hidden(db, user, "deal"),
         }
+        context["custom_defs"] = await forms.custom_defs(db, "deal", context["hidden"])
     context |= {
         "owner_locked": user.role not in (Role.ADMIN, Role.SUPERVISOR),
         "currencies": leads.CURRENCIES,
@@ -257,6 +298,7 @@ async def _change_deal(request: web.Request, deal_id: int, data: Mapping[str, An
     actor = user.actor(client_ip(request))
     async with request.app[keys.SESSIONS]() as db, db.begin():
         deal = await _deal(db, user, deal_id, lock=True)
+        _refuse_hidden(data, await _hidden(db, user, "deal"))
         if action == "win":
             return await funnel.win(db, actor, deal_id)
         if action == "lose":
@@ -276,8 +318,11 @@ async def _change_deal(request: web.Request, deal_id: int, data: Mapping[str, An
 
 async def _deal_form(request: web.Request, action: str) -> web.StreamResponse:
     deal_id = forms.path_int(request, "id")
-    form = await _form(request)
-    data = {k: v for k, v in form.items() if k != "_csrf"}
+    posted = await request.post()
+    form: dict[str, Any] = {k: v for k, v in posted.items() if isinstance(v, str)}
+    data: dict[str, Any] = {k: v for k, v in form.items() if k != "_csrf" and not k.startswith("custom.")}
+    if action == "edit":
+        data["custom"] = form["custom"] = await _custom_of(request, posted, "deal")
     try:
         await _change_deal(request, deal_id, data, action)
     except (Forbidden, NotFound):
@@ -307,7 +352,8 @@ async def deal_api(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     async with request.app[keys.SESSIONS]() as db:
         deal = await _deal(db, user, forms.path_int(request, "id"))
-    return web.json_response({"deal": deal.as_json()})
+        hidden = await _hidden(db, user, "deal")
+    return web.json_response({"deal": field_visibility.redact(deal.as_json(), hidden)})
 
 
 async def deal_update_api(request: web.Request) -> web.StreamResponse:
@@ -315,13 +361,13 @@ async def deal_update_api(request: web.Request) -> web.StreamResponse:
     deal_id = forms.path_int(request, "id")
     data = await _json_object(request)
     deal = await _change_deal(request, deal_id, data, "edit")
-    return web.json_response({"deal": deal.as_json()})
+    return web.json_response({"deal": await _deal_json(request, deal)})
 
 
 async def deal_win_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/deals/{id}/win`."""
     deal = await _change_deal(request, forms.path_int(request, "id"), {}, "win")
-    return web.json_response({"deal": deal.as_json()})
+    return web.json_response({"deal": await _deal_json(request, deal)})
 
 
 async def deal_lose_api(request: web.Request) -> web.StreamResponse:
@@ -329,4 +375,4 @@ async def deal_lose_api(request: web.Request) -> web.StreamResponse:
     deal_id = forms.path_int(request, "id")
     data = await _json_object(request)
     deal = await _change_deal(request, deal_id, data, "lose")
-    return web.json_response({"deal": deal.as_json()})
+    return web.json_response({"deal": await _deal_json(request, deal)})

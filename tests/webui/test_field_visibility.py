@@ -1,0 +1,183 @@
+"""Fields hidden by role: the admin's grid, and what it hides from an agent — list columns, filters (refused
+as unknown), exports, the contact, lead and deal pages and their JSON — while saves keep the hidden values
+and admins (and roles it does not name) still see everything."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from crm_core.models import Contact
+from switchboard.audit_model import AuditEntry
+from tests.conftest import MakeUser, page_csrf
+from tests.webui._lists import Office, Sessions, cond, list_query, make_office, sign_in, write
+
+IDNP = "2002001234563"
+
+
+@pytest.fixture
+async def office(sessions: Sessions, make_user: MakeUser, client: TestClient) -> Office:
+    """The office with the admin's setting saved through the page: agents may not see a contact's IDNP and
+    income, a lead's score and amount, a deal's amount."""
+    office = await make_office(sessions, make_user)
+    csrf = await sign_in(client, office.admin)
+    for entity, names in (
+        ("contact", ["idnp", "custom.income"]),
+        ("lead", ["score", "amount"]),
+        ("deal", ["amount"]),
+    ):
+        form = [("_csrf", csrf), ("entity", entity), *(("hide.agent", n) for n in names)]
+        response = await client.post("/admin/field-visibility", data=form, allow_redirects=False)
+        assert (
+            response.status == 302
+            and response.headers["Location"] == f"/admin/field-visibility#fields-{entity}"
+        )
+    return office
+
+
+async def test_the_admin_grid_shows_and_audits_the_setting(
+    client: TestClient, office: Office, sessions: Sessions
+) -> None:
+    html = await (await client.get("/admin/field-visibility")).text()
+    assert 'name="hide.agent" value="idnp"' in html
+    checked = [
+        part.split('"', 1)[0]
+        for part in html.split('name="hide.agent" value="')[1:]
+        if "checked" in part.split(">", 1)[0]
+    ]
+    assert sorted(checked) == ["amount", "amount", "custom.income", "idnp", "score"]
+    assert 'name="hide.supervisor" value="custom.risk"' in html  # custom fields are in the grid too
+    async with sessions() as db:
+        entries = list(await db.scalars(select(AuditEntry).where(AuditEntry.record_type == "hidden_fields")))
+    assert {e.record_id for e in entries} == {"contact:agent", "lead:agent", "deal:agent"}
+    assert next(e for e in entries if e.record_id == "contact:agent").changes == {
+        "hidden": [[], ["custom.income", "idnp"]]
+    }
+
+
+async def test_hidden_fields_leave_an_agents_list_filters_and_api(client: TestClient, office: Office) -> None:
+    await sign_in(client, office.agent)
+    body = await (await client.get("/api/v1/lists/contacts")).json()
+    names = {f["name"] for f in body["fields"]}
+    assert "idnp" not in names and "custom.income" not in names and "phone" in names
+    assert "idnp" not in body["columns"] and all("idnp" not in row for row in body["rows"])
+    for query, field in (
+        (list_query([cond("idnp", "not_empty")]), "filters"),
+        (list_query([cond("custom.income", "gt", 1)]), "filters"),
+        (list_query([], columns="name,idnp"), "columns"),
+        (list_query([], sort="custom.income"), "sort"),
+    ):
+        response = await client.get(f"/api/v1/lists/contacts?{query}")
+        assert response.status == 400 and (await response.json())["error"]["field"] == field
+    page = await (await client.get("/contacts")).text()
+    assert IDNP not in page and '"custom.income"' not in page
+    leads = await (await client.get("/api/v1/lists/leads")).json()
+    assert {"score", "amount"}.isdisjoint(f["name"] for f in leads["fields"])
+
+
+async def test_a_saved_view_on_a_field_hidden_since_stops_using_it(
+    client: TestClient, office: Office, sessions: Sessions
+) -> None:
+    csrf = await sign_in(client, office.supervisor)
+    status, created = await write(
+        client,
+        csrf,
+        "POST",
+        "/api/v1/views",
+        {
+            "entity": "contact",
+            "name": "IDNP known",
+            "shared": True,
+            "filters": [cond("idnp", "not_empty")],
+            "columns": ["name", "idnp"],
+        },
+    )
+    assert status == 201
+    await sign_in(client, office.agent)
+    body = await (await client.get(f"/api/v1/lists/contacts?view={created['view']['id']}")).json()
+    assert body["filters"] == [] and body["columns"] == ["name"]  # dropped, never applied or shown
+    assert len(body["rows"]) == 3
+
+
+async def test_an_export_leaves_out_what_the_role_may_not_see(client: TestClient, office: Office) -> None:
+    await sign_in(client, office.marketer)  # marketers export; the setting does not hide anything from them
+    header = (
+        (await (await client.get("/api/v1/lists/contacts/export.csv")).text())
+        .lstrip("\ufeff")
+        .splitlines()[0]
+    )
+    assert "IDNP" in header
+    await sign_in(client, office.admin)
+    csrf = await page_csrf(client, "/profile")
+    form = [("_csrf", csrf), ("entity", "contact"), ("hide.marketer", "idnp"), ("hide.marketer", "phone")]
+    assert (await client.post("/admin/field-visibility", data=form, allow_redirects=False)).status == 302
+    await sign_in(client, office.marketer)
+    text = (await (await client.get("/api/v1/lists/contacts/export.csv?columns=")).text()).lstrip("\ufeff")
+    table = list(csv.reader(io.StringIO(text)))
+    assert table[0] == ["Name", "E-mail", "Tags"]
+    assert all(IDNP not in cell and "+3736900000" not in cell for row in table for cell in row)
+    refused = await client.get(f"/api/v1/lists/contacts/export.xlsx?{list_query([], columns='name,idnp')}")
+    assert refused.status == 400 and (await refused.json())["error"]["field"] == "columns"
+
+
+async def test_the_contact_page_and_api_hide_the_field_and_saves_keep_it(
+    client: TestClient, office: Office, sessions: Sessions
+) -> None:
+    ion = office.contacts["ion"]
+    csrf = await sign_in(client, office.agent)
+    html = await (await client.get(f"/contacts/{ion}")).text()
+    assert 'id="idnp"' not in html and IDNP not in html and 'id="phone_0"' in html
+    profile = (await (await client.get(f"/api/v1/contacts/{ion}/profile")).json())["contact"]
+    assert "idnp" not in profile and profile["first_name"] == "Ion"
+    status, refused = await write(
+        client, csrf, "POST", f"/api/v1/contacts/{ion}/profile", {**profile, "idnp": ""}
+    )
+    assert status == 422 and refused["error"]["field"] == "idnp"
+    body = {k: v for k, v in profile.items() if k in ("first_name", "last_name", "phones", "emails", "tags")}
+    status, saved = await write(
+        client, csrf, "POST", f"/api/v1/contacts/{ion}/profile", {**body, "last_name": "Pop"}
+    )
+    assert status == 200 and "idnp" not in saved["contact"] and saved["contact"]["last_name"] == "Pop"
+    form = {"_csrf": csrf, "first_name": "Ion", "last_name": "Popa", "phone_0": "+37369000001"}
+    assert (await client.post(f"/contacts/{ion}", data=form, allow_redirects=False)).status == 302
+    async with sessions() as db:
+        contact = await db.get(Contact, ion)
+    assert contact is not None and (contact.last_name, contact.idnp) == ("Popa", IDNP)  # kept, not wiped
+    await sign_in(client, office.admin)
+    assert IDNP in await (await client.get(f"/contacts/{ion}")).text()
+    assert (await (await client.get(f"/api/v1/contacts/{ion}/profile")).json())["contact"]["idnp"] == IDNP
+
+
+async def test_the_lead_and_deal_pages_and_api_hide_the_fields_with_the_score_breakdown(
+    client: TestClient, office: Office
+) -> None:
+    lead, deal = office.leads["ion"], office.deals["ion"]
+    csrf = await sign_in(client, office.agent)
+    html = await (await client.get(f"/leads/{lead}")).text()
+    assert (
+        'id="lead-score"' not in html
+        and 'id="lead-score-card"' not in html
+        and 'id="lead-amount"' not in html
+    )
+    assert 'id="lead-product"' in html
+    body = (await (await client.get(f"/api/v1/leads/{lead}")).json())["lead"]
+    assert {"score", "amount", "scoring"}.isdisjoint(body) and body["source_channel"] == "telegram"
+    status, refused = await write(client, csrf, "PATCH", f"/api/v1/leads/{lead}", {"amount": "1"})
+    assert status == 422 and refused["error"]["field"] == "amount"
+    status, saved = await write(client, csrf, "PATCH", f"/api/v1/leads/{lead}", {"campaign": "spring"})
+    assert status == 200 and saved["lead"]["campaign"] == "spring" and "amount" not in saved["lead"]
+    deal_html = await (await client.get(f"/deals/{deal}")).text()
+    assert 'id="deal-amount"' not in deal_html and 'id="deal-stage"' in deal_html
+    deal_json = (await (await client.get(f"/api/v1/deals/{deal}")).json())["deal"]
+    assert "amount" not in deal_json and deal_json["stage_id"]
+    await sign_in(client, office.admin)
+    admin_html = await (await client.get(f"/leads/{lead}")).text()
+    assert 'id="lead-score-card"' in admin_html and 'id="lead-amount"' in admin_html
+    admin_json = (await (await client.get(f"/api/v1/leads/{lead}")).json())["lead"]
+    assert admin_json["amount"] == "5000.00" and "scoring" in admin_json
+    assert json.loads(json.dumps(admin_json))["score"] is not None
