@@ -392,14 +392,16 @@ MAX_EMAIL = 254
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
-def _name(value: str, field_name: str) -> str:
+def check_name(value: str, field_name: str) -> str:
+    """A name part with its spaces folded, refused when too long."""
     value = " ".join(value.split())
     if len(value) > MAX_NAME:
         raise Invalid(N_("At most %(n)s characters."), field=field_name, n=MAX_NAME)
     return value
 
 
-def _email(value: str) -> str | None:
+def check_email(value: str) -> str | None:
+    """An e-mail address with a lower-case domain; None for empty."""
     value = value.strip()
     if not value:
         return None
@@ -409,7 +411,8 @@ def _email(value: str) -> str | None:
     return f"{local}@{domain.lower()}"
 
 
-def _phone(value: str, region: str) -> str | None:
+def check_phone(value: str, region: str) -> str | None:
+    """A phone number in E.164 (`normalise_phone`); None for empty, refused when it is not one."""
     value = value.strip()
     if not value:
         return None
@@ -440,10 +443,10 @@ async def update_contact(
     if contact is None:
         raise NotFound(N_("No such contact."))
     fields = {
-        "first_name": _name(first_name, "first_name"),
-        "last_name": _name(last_name, "last_name"),
-        "phone": _phone(phone, region),
-        "email": _email(email),
+        "first_name": check_name(first_name, "first_name"),
+        "last_name": check_name(last_name, "last_name"),
+        "phone": check_phone(phone, region),
+        "email": check_email(email),
     }
     before = {key: getattr(contact, key) for key in fields}
     changes = audit.diff(before, fields)

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import custom_fields, duplicates, idnp, scoring
-from crm_core.contacts import _email, _name, _phone, check_duplicates
+from crm_core.contacts import check_duplicates, check_email, check_name, check_phone
 from crm_core.contacts_model import Company, ContactCompany, ContactEmail, ContactPhone, ContactRelation
 from crm_core.merge import search_filter
 from crm_core.models import Contact, ContactIdentity
@@ -145,7 +145,7 @@ def parse_profile(data: Mapping[str, Any], region: str = "MD") -> ProfileInput:
         if not isinstance(number, str) or not isinstance(label, str):
             raise Invalid(N_("This field must be text."), field="phones")
         try:
-            e164 = _phone(number, region)
+            e164 = check_phone(number, region)
         except Invalid as exc:
             raise Invalid(exc.message, field="phones", **exc.params) from None
         if e164 and e164 not in {p.e164 for p in phones}:
@@ -157,7 +157,7 @@ def parse_profile(data: Mapping[str, Any], region: str = "MD") -> ProfileInput:
         if not isinstance(raw, str):
             raise Invalid(N_("This field must be text."), field="emails")
         try:
-            email = _email(raw)
+            email = check_email(raw)
         except Invalid as exc:
             raise Invalid(exc.message, field="emails", **exc.params) from None
         if email and email.lower() not in {e.lower() for e in emails}:
@@ -223,8 +223,8 @@ def parse_profile(data: Mapping[str, Any], region: str = "MD") -> ProfileInput:
         if related is not None and (related, kind) not in relations:
             relations.append((related, kind))
     return ProfileInput(
-        first_name=_name(_text(data, "first_name", 400), "first_name"),
-        last_name=_name(_text(data, "last_name", 400), "last_name"),
+        first_name=check_name(_text(data, "first_name", 400), "first_name"),
+        last_name=check_name(_text(data, "last_name", 400), "last_name"),
         phones=tuple(phones),
         emails=tuple(emails),
         idnp=code,
