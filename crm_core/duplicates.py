@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,16 +166,14 @@ async def _likely(session: AsyncSession, c: Candidate) -> dict[int, tuple[list[s
     return found
 
 
-async def find_duplicates(session: AsyncSession, candidate: Candidate) -> list[DuplicateMatch]:
-    """Contacts that are (exact) or look like (likely) the candidate: exact ones first, then by score."""
-    exact = await _exact_ids(session, candidate)
-    likely = await _likely(session, candidate)
-    ids = set(exact) | set(likely)
-    if not ids:
-        return []
-    contacts = {x.id: x for x in await session.scalars(select(Contact).where(Contact.id.in_(ids)))}
+def _matches(
+    exact: Mapping[int, list[str]],
+    likely: Mapping[int, tuple[list[str], float]],
+    contacts: Mapping[int, Contact],
+) -> list[DuplicateMatch]:
+    """One candidate's matches from its exact and likely finds: exact ones first, then by score."""
     matches = []
-    for contact_id in ids:
+    for contact_id in set(exact) | set(likely):
         contact = contacts.get(contact_id)
         if contact is None:
             continue
@@ -194,40 +192,29 @@ async def find_duplicates(session: AsyncSession, candidate: Candidate) -> list[D
     return matches
 
 
+async def find_duplicates(session: AsyncSession, candidate: Candidate) -> list[DuplicateMatch]:
+    """Contacts that are (exact) or look like (likely) the candidate: exact ones first, then by score."""
+    [matches] = await find_duplicates_many(session, [candidate])
+    return matches
+
+
 async def find_duplicates_many(
     session: AsyncSession, candidates: Sequence[Candidate]
 ) -> list[list[DuplicateMatch]]:
-    """`find_duplicates` for many candidates at once (an import's batch), with the same rules and order:
-    a few queries per batch instead of several per candidate."""
-    exact = await _exact_many(session, candidates)
-    likely = await _likely_many(session, candidates)
+    """`find_duplicates` for many candidates at once (an import's batch): a few queries per batch instead
+    of several per candidate."""
+    if len(candidates) == 1:  # the form's check: the single-candidate queries, tuned for it (bench/search)
+        exact, likely = [await _exact_ids(session, candidates[0])], [await _likely(session, candidates[0])]
+    else:
+        exact = await _exact_many(session, candidates)
+        likely = await _likely_many(session, candidates)
     ids = {i for found in exact for i in found} | {i for found in likely for i in found}
     contacts: dict[int, Contact] = {}
     for chunk in _chunks(sorted(ids)):
         contacts.update(
             {x.id: x for x in await session.scalars(select(Contact).where(Contact.id.in_(chunk)))}
         )
-    out = []
-    for found_exact, found_likely in zip(exact, likely, strict=True):
-        matches = []
-        for contact_id in set(found_exact) | set(found_likely):
-            contact = contacts.get(contact_id)
-            if contact is None:
-                continue
-            reasons = list(found_exact.get(contact_id, []))
-            score = 100.0
-            if contact_id in found_likely:
-                more, score = found_likely[contact_id]
-                reasons += more
-            kind = EXACT if contact_id in found_exact else LIKELY
-            matches.append(
-                DuplicateMatch(
-                    contact_id, contact.display_name, kind, reasons, score, contact.phone, contact.email
-                )
-            )
-        matches.sort(key=lambda m: (m.kind != EXACT, -m.score, m.contact_id))
-        out.append(matches)
-    return out
+    return [_matches(e, lk, contacts) for e, lk in zip(exact, likely, strict=True)]
 
 
 _CHUNK = 1000  # values in one IN (…): far below every engine's parameter limit

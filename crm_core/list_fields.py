@@ -219,6 +219,22 @@ async def _options(session: AsyncSession, entity: str, locale: str) -> _Options:
     )
 
 
+def _branch(column: Any, branch: Any, o: _Options, *, default: bool = False) -> ListField:
+    """A record's branch: chosen among the branches, shown by name (`branch` is its joined alias)."""
+    return ListField(
+        "branch", N_("Branch"), Kind.CHOICE, column, shown=branch.name, options=o.branches,
+        translate=True, int_codes=True, default=default,
+    )  # fmt: skip
+
+
+def _owner(column: Any, user: Any, o: _Options, *, default: bool = False) -> ListField:
+    """A record's responsible expert: chosen among the people, shown by name (`user`: its joined alias)."""
+    return ListField(
+        "owner", N_("Responsible expert"), Kind.CHOICE, column, shown=_person(user), options=o.people,
+        translate=True, int_codes=True, default=default,
+    )  # fmt: skip
+
+
 def _words(*codes: str) -> tuple[Option, ...]:
     """Options that are the hub's own words: the code is the msgid, capitalised."""
     return tuple(Option(code, code.replace("_", " ").capitalize()) for code in codes)
@@ -254,26 +270,8 @@ def _contact_fields(o: _Options) -> list[ListField]:
             translate=True,
             default=True,
         ),
-        F(
-            "branch",
-            N_("Branch"),
-            Kind.CHOICE,
-            Contact.branch_id,
-            shown=_CONTACT_BRANCH.name,
-            options=o.branches,
-            translate=True,
-            int_codes=True,
-        ),
-        F(
-            "owner",
-            N_("Responsible expert"),
-            Kind.CHOICE,
-            Contact.owner_id,
-            shown=_person(_CONTACT_OWNER),
-            options=o.people,
-            translate=True,
-            int_codes=True,
-        ),
+        _branch(Contact.branch_id, _CONTACT_BRANCH, o),
+        _owner(Contact.owner_id, _CONTACT_OWNER, o),
         F("language", N_("Language"), Kind.TEXT, Contact.language, translate=True),
         F("created_at", N_("Created"), Kind.DATETIME, Contact.created_at, translate=True),
         F("updated_at", N_("Updated"), Kind.DATETIME, Contact.updated_at, translate=True),
@@ -289,17 +287,7 @@ def _company_fields(o: _Options) -> list[ListField]:
         F("industry", N_("Industry"), Kind.TEXT, Company.industry, translate=True, default=True),
         F("size", N_("Size"), Kind.CHOICE, Company.size, options=COMPANY_SIZES, translate=True, default=True),
         F("address", N_("Address"), Kind.TEXT, Company.address, translate=True),
-        F(
-            "branch",
-            N_("Branch"),
-            Kind.CHOICE,
-            Company.branch_id,
-            shown=_COMPANY_BRANCH.name,
-            options=o.branches,
-            translate=True,
-            int_codes=True,
-            default=True,
-        ),
+        _branch(Company.branch_id, _COMPANY_BRANCH, o, default=True),
         F("created_at", N_("Created"), Kind.DATETIME, Company.created_at, translate=True),
         F("updated_at", N_("Updated"), Kind.DATETIME, Company.updated_at, translate=True),
     ]
@@ -342,27 +330,8 @@ def _lead_fields(o: _Options) -> list[ListField]:
         F("currency", N_("Currency"), Kind.CHOICE, Lead.currency, options=CURRENCIES, translate=True),
         F("term_months", N_("Term, months"), Kind.NUMBER, Lead.term_months, translate=True),
         F("score", N_("Score"), Kind.NUMBER, Lead.score, translate=True, default=True),
-        F(
-            "branch",
-            N_("Branch"),
-            Kind.CHOICE,
-            Lead.branch_id,
-            shown=_LEAD_BRANCH.name,
-            options=o.branches,
-            translate=True,
-            int_codes=True,
-        ),
-        F(
-            "owner",
-            N_("Responsible expert"),
-            Kind.CHOICE,
-            Lead.owner_id,
-            shown=_person(_LEAD_OWNER),
-            options=o.people,
-            translate=True,
-            int_codes=True,
-            default=True,
-        ),
+        _branch(Lead.branch_id, _LEAD_BRANCH, o),
+        _owner(Lead.owner_id, _LEAD_OWNER, o, default=True),
         F(
             "junk_reason",
             N_("Junk reason"),
@@ -427,27 +396,8 @@ def _deal_fields(o: _Options) -> list[ListField]:
             translate=True,
             default=True,
         ),
-        F(
-            "owner",
-            N_("Responsible expert"),
-            Kind.CHOICE,
-            Deal.owner_id,
-            shown=_person(_DEAL_OWNER),
-            options=o.people,
-            translate=True,
-            int_codes=True,
-            default=True,
-        ),
-        F(
-            "branch",
-            N_("Branch"),
-            Kind.CHOICE,
-            Deal.branch_id,
-            shown=_DEAL_BRANCH.name,
-            options=o.branches,
-            translate=True,
-            int_codes=True,
-        ),
+        _owner(Deal.owner_id, _DEAL_OWNER, o, default=True),
+        _branch(Deal.branch_id, _DEAL_BRANCH, o),
         F(
             "lost_reason",
             N_("Loss reason"),

@@ -92,6 +92,24 @@ async def pop_flashes(request: web.Request) -> list[list[str]]:
     return list(session.pop("flash", []))
 
 
+async def posted(request: web.Request) -> dict[str, str]:
+    """A posted form's text fields, without the CSRF token (files and repeated keys: read the form itself)."""
+    form = await request.post()
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "_csrf"}
+
+
+def flag(data: Mapping[str, Any], name: str, default: bool) -> bool:
+    """A true / false value from a JSON body (a boolean) or a form ("1", "on", "true"; "0", "off", "")."""
+    value = data.get(name, default)
+    if isinstance(value, bool):
+        return value
+    if value in ("1", "true", "on"):
+        return True
+    if value in ("0", "false", "off", ""):
+        return False
+    raise Invalid(N_("Give true or false."), field=name)
+
+
 # --- custom fields ------------------------------------------------------------------------------------------
 
 

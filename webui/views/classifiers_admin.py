@@ -46,17 +46,6 @@ def _text(data: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def _active(data: Mapping[str, Any], default: bool) -> bool:
-    value = data.get("active", default)
-    if isinstance(value, bool):
-        return value
-    if value in ("1", "true", "on"):
-        return True
-    if value in ("0", "false", "off", ""):
-        return False
-    raise Invalid(N_("Give true or false."), field="active")
-
-
 async def _create(request: web.Request, data: Mapping[str, Any]) -> ClassifierView:
     user = current_user(request)
     async with request.app[keys.SESSIONS]() as db, db.begin():
@@ -90,7 +79,7 @@ async def _update(request: web.Request, classifier_id: int, data: Mapping[str, A
             label_ru=_text(merged, "label_ru"),
             parent_id=_optional_int(merged, "parent_id"),
             position=_optional_int(merged, "position"),
-            active=_active(merged, current.active),
+            active=forms.flag(merged, "active", current.active),
         )
 
 
@@ -124,13 +113,8 @@ async def classifiers_page(request: web.Request) -> web.StreamResponse:
     return await _page(request, _kind(request.query.get("kind")))
 
 
-async def _form(request: web.Request) -> dict[str, str]:
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str) and k != "_csrf"}
-
-
 async def classifier_create_form(request: web.Request) -> web.StreamResponse:
-    form = await _form(request)
+    form = await forms.posted(request)
     kind = _kind(form.get("kind"))
     try:
         made = await _create(request, form)
@@ -144,7 +128,7 @@ async def classifier_create_form(request: web.Request) -> web.StreamResponse:
 async def classifier_update_form(request: web.Request) -> web.StreamResponse:
     """`POST /admin/classifiers/{id}`: the row's form; `active` is a checkbox (absent: inactive)."""
     classifier_id = forms.path_int(request, "id")
-    form = await _form(request)
+    form = await forms.posted(request)
     form.setdefault("active", "0")
     try:
         saved = await _update(request, classifier_id, form)

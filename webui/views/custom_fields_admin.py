@@ -47,17 +47,6 @@ def options_text(field: FieldDef) -> str:
     return "\n".join(f"{o.code} = {o.label}" for o in field.options)
 
 
-def _active(data: Mapping[str, Any], default: bool) -> bool:
-    value = data.get("active", default)
-    if isinstance(value, bool):
-        return value
-    if value in ("1", "true", "on"):
-        return True
-    if value in ("0", "false", "off", ""):
-        return False
-    raise Invalid(N_("Give true or false."), field="active")
-
-
 async def _create(request: web.Request, entity: str, data: Mapping[str, Any]) -> FieldDef:
     parsed = custom_fields.parse_definition(data)
     async with request.app[keys.SESSIONS]() as db, db.begin():
@@ -79,7 +68,7 @@ async def _update(request: web.Request, field_id: int, data: Mapping[str, Any]) 
             current_user(request).actor(client_ip(request)),
             field_id,
             parsed,
-            active=_active(merged, current.active),
+            active=forms.flag(merged, "active", current.active),
         )
 
 
@@ -114,13 +103,8 @@ async def custom_fields_page(request: web.Request) -> web.StreamResponse:
     return await _page(request, _entity(request.query.get("entity")))
 
 
-async def _form(request: web.Request) -> dict[str, str]:
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str) and k != "_csrf"}
-
-
 async def custom_field_create_form(request: web.Request) -> web.StreamResponse:
-    form = await _form(request)
+    form = await forms.posted(request)
     entity = _entity(form.get("entity"))
     try:
         made = await _create(request, entity, form)
@@ -134,7 +118,7 @@ async def custom_field_create_form(request: web.Request) -> web.StreamResponse:
 async def custom_field_update_form(request: web.Request) -> web.StreamResponse:
     """`POST /admin/custom-fields/{id}`: the row's form; `required` and `active` are checkboxes."""
     field_id = forms.path_int(request, "id")
-    form = await _form(request)
+    form = await forms.posted(request)
     form.setdefault("active", "0")
     form.setdefault("required", "0")
     try:

@@ -124,13 +124,8 @@ async def scoring_page(request: web.Request) -> web.StreamResponse:
     return await _page(request, edit=int(edit) if edit.isdigit() and len(edit) < 11 else None)
 
 
-async def _form(request: web.Request) -> dict[str, str]:
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str) and k != "_csrf"}
-
-
 async def rule_create_form(request: web.Request) -> web.StreamResponse:
-    form = await _form(request)
+    form = await forms.posted(request)
     form.setdefault("active", "0")
     try:
         rule = await _create(request, form)
@@ -146,7 +141,7 @@ async def rule_create_form(request: web.Request) -> web.StreamResponse:
 async def rule_update_form(request: web.Request) -> web.StreamResponse:
     """`POST /admin/scoring/rules/{id}`: the whole edit form (`active` is a checkbox: absent is off)."""
     rule_id = forms.path_int(request, "id")
-    form = await _form(request)
+    form = await forms.posted(request)
     form.setdefault("active", "0")
     try:
         rule = await _update(request, rule_id, form, merge=False)
@@ -164,7 +159,7 @@ async def rule_update_form(request: web.Request) -> web.StreamResponse:
 async def rule_active_form(request: web.Request) -> web.StreamResponse:
     """`POST /admin/scoring/rules/{id}/active {active: 1|0}`: switch a rule on or off."""
     rule_id = forms.path_int(request, "id")
-    form = await _form(request)
+    form = await forms.posted(request)
     try:
         rule = await _update(request, rule_id, {"active": form.get("active", "0")}, merge=True)
     except NotFound:
@@ -207,7 +202,7 @@ async def _thresholds(request: web.Request, data: Mapping[str, Any]) -> scoring_
 
 async def model_form(request: web.Request) -> web.StreamResponse:
     """`POST /admin/scoring/model`: how much history the learned score needs before it is shown."""
-    form = await _form(request)
+    form = await forms.posted(request)
     try:
         await _thresholds(request, form)
     except DomainError as exc:
