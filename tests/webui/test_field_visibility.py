@@ -9,13 +9,19 @@ import io
 import json
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from channels.model import Channel, InboundMessage
+from crm_core import field_visibility
 from crm_core.models import Contact
+from switchboard.audit import SYSTEM
 from switchboard.audit_model import AuditEntry
-from tests.conftest import MakeUser, page_csrf
+from switchboard.permissions import Role
+from tests.conftest import MakeUser, login, page_csrf, second_browser
 from tests.webui._lists import Office, Sessions, cond, list_query, make_office, sign_in, write
+from webui import keys
 
 IDNP = "2002001234563"
 
@@ -181,3 +187,35 @@ async def test_the_lead_and_deal_pages_and_api_hide_the_fields_with_the_score_br
     admin_json = (await (await client.get(f"/api/v1/leads/{lead}")).json())["lead"]
     assert admin_json["amount"] == "5000.00" and "scoring" in admin_json
     assert json.loads(json.dumps(admin_json))["score"] is not None
+
+
+async def test_the_inbox_leaves_out_a_customers_phone_hidden_from_agents(
+    client: TestClient, make_user: MakeUser, sessions: Sessions, app: web.Application
+) -> None:
+    """The inbox's conversation list and thread answer without the phone (and the channel addresses,
+    which on SMS and WhatsApp are the phone) when agents may not see it; an admin still sees it."""
+    async with sessions() as db, db.begin():
+        await field_visibility.set_hidden(db, SYSTEM, "contact", Role.AGENT, ["phone"])
+    stored = await app[keys.INBOX].ingest(
+        InboundMessage(
+            channel=Channel.SMS,
+            account_id="acc",
+            external_id="sms-1",
+            sender_id="+37369123456",
+            sender_phone="+37369123456",
+            body="Bună ziua",
+        )
+    )
+    for role, sees in ((Role.ADMIN, True), (Role.AGENT, False)):
+        person = await make_user(role)
+        browser = client if role is Role.ADMIN else await second_browser(client)
+        try:
+            assert (await login(browser, person.username)).status == 302
+            listed = await (await browser.get("/api/v1/conversations?scope=all")).json()
+            thread = await (await browser.get(f"/api/v1/conversations/{stored.conversation_id}")).json()
+            text = json.dumps([listed, thread])
+            assert ("+37369123456" in text) is sees, (role, text)
+            assert ("phone" in thread["contact"]) is sees and thread["messages"]
+        finally:
+            if browser is not client:
+                await browser.session.close()

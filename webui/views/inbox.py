@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from channels.model import Channel
+from crm_core import field_visibility
 from inbox import labels as label_rules
 from switchboard import accounts, audit
 from switchboard.accounts import CurrentUser
@@ -117,13 +118,34 @@ async def conversations_api(request: web.Request) -> web.StreamResponse:
         channel=channel or None,
         label=label or None,
     )
+    await _hide_contact_fields(request, [item["contact"] for item in items])
     return _json({"conversations": items, "unread": await inbox.unread_counts(viewer)})
+
+
+async def _hide_contact_fields(request: web.Request, cards: list[dict[str, Any]]) -> None:
+    """The customer's fields hidden from the reader's role (`crm_core.field_visibility`) leave the inbox's
+    answers too; a hidden phone takes the channel addresses with it (on SMS and WhatsApp they are one)."""
+    async with request.app[keys.SESSIONS]() as db:
+        hidden = await field_visibility.hidden(db, "contact", current_user(request).role)
+    if not hidden:
+        return
+    for card in cards:
+        redacted = field_visibility.redact(card, hidden)
+        if "phone" in hidden:
+            for identity in redacted.get("identities") or []:
+                identity["external_id"] = ""
+            if card.get("phone") and redacted.get("name") == card["phone"]:  # a customer known by number
+                redacted["name"] = f"#{card['id']}"
+        card.clear()
+        card.update(redacted)
 
 
 async def thread_api(request: web.Request) -> web.StreamResponse:
     """One conversation with every message of its customer, across channels; opening it marks it read."""
     conversation_id = forms.path_int(request, "id")
     thread = await request.app[keys.INBOX].thread(viewer_of(request), conversation_id)
+    if thread.get("contact"):
+        await _hide_contact_fields(request, [thread["contact"]])
     return _json(thread)
 
 
