@@ -31,6 +31,7 @@ from inbox.routing import Routing
 from inbox.service import Inbox
 from router.engine import Router
 from router.model import Decision, RouterSettings
+from scripts_engine.service import ScriptsService
 from switchboard import accounts, migrate
 from switchboard.accounts import LoginPolicy
 from switchboard.bus import create_bus
@@ -38,6 +39,7 @@ from switchboard.db import create_engine, create_sessionmaker, transaction
 from switchboard.files import FileStore
 from switchboard.jobs import JobRegistry, Worker
 from switchboard.redact import redact_url
+from switchboard.scripts_crm import CrmAdapter
 from switchboard.settings import Settings
 from webui import keys
 from webui.errors import error_middleware
@@ -281,6 +283,7 @@ def build_app(settings: Settings) -> web.Application:
     imports.register(app[keys.JOBS], batch_rows=settings.import_batch_rows, region=settings.default_region)
     app[keys.CHANNEL_SECRETS] = SecretBox(settings.secret)
     app[keys.FILES] = FileStore(settings.files_root, settings.max_upload_bytes)
+    app[keys.SCRIPTS] = ScriptsService(CrmAdapter(settings.default_region), region=settings.default_region)
     setup_templates(app)
     setup_routes(app)
     setup_live(app)

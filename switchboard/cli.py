@@ -121,6 +121,7 @@ async def seed_demo(settings: Settings) -> list[tuple[str, str, Role]]:
                     )
                 credentials.append((username, password, role))
             await _seed_demo_widget(db, branch.id, settings.port)
+            await _seed_demo_script(db, settings.default_region)
     finally:
         await engine.dispose()
     return credentials
@@ -140,6 +141,13 @@ async def _seed_demo_widget(db: AsyncSession, branch_id: int, port: int) -> None
             greeting="Bună ziua! Cu ce vă putem ajuta?",
             branch_id=branch_id,
         )
+
+
+async def _seed_demo_script(db: AsyncSession, region: str) -> None:
+    """The demo sales script (scripts_engine/demo), published; unchanged on later starts."""
+    from switchboard.scripts_crm import seed_demo_script  # the CRM rooms load only for the demo
+
+    await seed_demo_script(db, SYSTEM, region)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

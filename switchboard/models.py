@@ -18,6 +18,7 @@ from crm_core import models as crm_models
 from inbox import calls_model, canned_model, notifications_model
 from inbox import models as inbox_models
 from router import tables as router_tables
+from scripts_engine import tables as scripts_tables
 from switchboard import accounts_model, audit_model, jobs_model
 from switchboard.db import Base
 
@@ -42,6 +43,7 @@ __all__ = [
     "notifications_model",
     "router_tables",
     "scoring_model",
+    "scripts_tables",
     "tasks_model",
     "webchat_model",
 ]

@@ -15,6 +15,7 @@ from inbox.calls import CallLog
 from inbox.delivery import Delivery
 from inbox.service import Inbox
 from router.engine import Router
+from scripts_engine.service import ScriptsService
 from switchboard.accounts import LoginPolicy
 from switchboard.bus import EventBus
 from switchboard.files import FileStore
@@ -42,5 +43,6 @@ ROUTE_SPECS = web.AppKey("route_specs", dict[str, "RouteSpec"])
 # the call log its events feed (only in the process that holds the AMI leadership)
 AMI = web.AppKey[AmiConnection | None]("ami")
 CALL_LOG = web.AppKey("call_log", CallLog)
+SCRIPTS = web.AppKey("scripts", ScriptsService)  # sales scripts: authoring, runs, analytics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -20,6 +20,7 @@ from webui.routes_leads import LEAD_ROUTES
 from webui.routes_lists import LIST_ROUTES
 from webui.routes_routing import ROUTING_ROUTES
 from webui.routes_scoring import SCORING_ROUTES
+from webui.routes_script_runs import SCRIPT_RUN_ROUTES
 from webui.routes_search import SEARCH_ROUTES
 from webui.routes_spec import PUBLIC, RouteSpec
 from webui.routes_tasks import TASK_ROUTES
@@ -121,6 +122,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     + SEARCH_ROUTES
     + SCORING_ROUTES
     + CUSTOM_FIELD_ROUTES
+    + SCRIPT_RUN_ROUTES
 )
 
 STATIC_ROUTE = "static"
