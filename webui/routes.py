@@ -21,6 +21,7 @@ from webui.routes_lists import LIST_ROUTES
 from webui.routes_routing import ROUTING_ROUTES
 from webui.routes_scoring import SCORING_ROUTES
 from webui.routes_script_runs import SCRIPT_RUN_ROUTES
+from webui.routes_scripts import SCRIPT_ROUTES
 from webui.routes_search import SEARCH_ROUTES
 from webui.routes_spec import PUBLIC, RouteSpec
 from webui.routes_tasks import TASK_ROUTES
@@ -51,7 +52,6 @@ CORE_ROUTES: tuple[RouteSpec, ...] = (
         sample={"id": "999999"},
     ),
     # rooms
-    RouteSpec("GET", "/scripts", home.room, "scripts", Action.SCRIPTS_VIEW),
     RouteSpec("GET", "/campaigns", home.room, "campaigns", Action.CAMPAIGNS_MANAGE),
     RouteSpec("GET", "/reports", home.room, "reports", Action.REPORTS_VIEW),
     # administration
@@ -123,6 +123,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     + SCORING_ROUTES
     + CUSTOM_FIELD_ROUTES
     + SCRIPT_RUN_ROUTES
+    + SCRIPT_ROUTES
 )
 
 STATIC_ROUTE = "static"

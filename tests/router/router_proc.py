@@ -17,10 +17,14 @@ import sys
 import time
 from collections import deque
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from router.engine import Router
 from router.model import Decision, ItemKind, RouterSettings, RoutingRequest
 from router.rules import RoutingRule
 from router.store import queued_count
+from router.tables import AgentState
 from switchboard.db import create_engine, create_sessionmaker
 
 TASKS = int(os.environ.get("ROUTER_PROC_TASKS", "8"))
@@ -30,10 +34,10 @@ HELD = 60  # chats a process keeps: 2 x 60 > 50 agents x 2 chats, so agents fill
 STALL_SECONDS = 60.0
 
 
-async def run(db_url: str, first: int, count: int) -> tuple[int, int]:
-    engine = create_engine(db_url)
-    sessions = create_sessionmaker(engine)
-    router = Router(
+def proc_router(sessions: async_sessionmaker[AsyncSession]) -> Router:
+    """The router each process runs: on the real clock (its `tick()` sets away every agent whose last
+    heartbeat is a day older than that clock), no accept timeouts, no overflow."""
+    return Router(
         sessions,
         settings=RouterSettings(
             default_rule=RoutingRule(accept_timeout_seconds=3600, overflow_branch_after_seconds=None,
@@ -42,6 +46,24 @@ async def run(db_url: str, first: int, count: int) -> tuple[int, int]:
             absence_grace_seconds=86400,
         ),
     )  # fmt: skip
+
+
+async def agents_summary(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """The agents' presence and held chats, for the stall message (`away: 50 agents, 0 chats`)."""
+    query = (
+        select(AgentState.presence, func.count(), func.sum(AgentState.chats))
+        .group_by(AgentState.presence)
+        .order_by(AgentState.presence)
+    )
+    async with sessions() as session:
+        rows = (await session.execute(query)).all()
+    return "; ".join(f"{presence}: {agents} agents, {chats} chats" for presence, agents, chats in rows)
+
+
+async def run(db_url: str, first: int, count: int) -> tuple[int, int]:
+    engine = create_engine(db_url)
+    sessions = create_sessionmaker(engine)
+    router = proc_router(sessions)
     items = deque(range(first, first + count))
     held: deque[str] = deque()
     assigned = pulled = 0
@@ -82,7 +104,8 @@ async def run(db_url: str, first: int, count: int) -> tuple[int, int]:
             if waiting != last:
                 last, moved = waiting, time.monotonic()
             elif time.monotonic() - moved > STALL_SECONDS:
-                raise SystemExit(f"{waiting} items queued, unchanged for {STALL_SECONDS:.0f} s")
+                agents = await agents_summary(sessions)
+                raise SystemExit(f"{waiting} items queued, unchanged for {STALL_SECONDS:.0f} s ({agents})")
             await asyncio.sleep(0.05)
     finally:
         await engine.dispose()
