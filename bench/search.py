@@ -213,9 +213,7 @@ async def _timed(label: str, call: Callable[[int], Awaitable[object]]) -> None:
     p95 = times[int(len(times) * 0.95) - 1]
     _BASELINE.setdefault("p95", p95)  # the first figure (the primary-key lookup) is the yardstick
     ratio = p95 / _BASELINE["p95"]
-    print(
-        f"{label:<40} p50 {statistics.median(times):8.2f} ms  p95 {p95:8.2f} ms  ({ratio:5.1f}x pk lookup)"
-    )
+    print(f"{label:<40} p50 {statistics.median(times):8.2f} ms  p95 {p95:8.2f} ms  ({ratio:5.1f}x pk lookup)")
 
 
 async def measure(url: str) -> None:

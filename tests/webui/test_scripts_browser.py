@@ -22,7 +22,9 @@ async def test_a_supervisor_edits_a_script_sees_the_graph_and_publishes(
 ) -> None:
     app = served_hub.app
     async with app[keys.SESSIONS]() as db, db.begin():
-        text = SCRIPT.replace("next: done", "next: thanks").replace("  - {id: done, kind: end, outcome: success}\n", "")
+        text = SCRIPT.replace("next: done", "next: thanks").replace(
+            "  - {id: done, kind: end, outcome: success}\n", ""
+        )
         draft = await app[keys.SCRIPTS].import_yaml(db, SYSTEM, text)
     supervisor = await make_user(Role.SUPERVISOR)
     context = await browser.new_context(locale="en-GB", viewport={"width": 1440, "height": 1000})
@@ -35,7 +37,9 @@ async def test_a_supervisor_edits_a_script_sees_the_graph_and_publishes(
         await page.goto(f"{served_hub.url}/scripts")
         await page.locator(f'#scripts-list tr[data-version="{draft.id}"] .script-edit').click()
         # `keep` goes to a step that does not exist: named in the problems, publishing disabled
-        await expect(page.locator('#script-problems li[data-step="keep"][data-code="dangling_edge"]')).to_be_visible()
+        await expect(
+            page.locator('#script-problems li[data-step="keep"][data-code="dangling_edge"]')
+        ).to_be_visible()
         await expect(page.locator("#script-publish")).to_be_disabled()
         await expect(page.locator("#script-graph .graph-node")).to_have_count(3)
 
@@ -51,7 +55,9 @@ async def test_a_supervisor_edits_a_script_sees_the_graph_and_publishes(
         await page.locator("#script-save").click()
 
         await expect(page.locator("#script-ok")).to_be_visible()
-        await expect(page.locator('#script-graph .graph-edge[data-from="keep"][data-to="thanks"]')).to_have_count(1)
+        await expect(
+            page.locator('#script-graph .graph-edge[data-from="keep"][data-to="thanks"]')
+        ).to_have_count(1)
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "script_editor.png"), full_page=True)
         await page.locator("#script-publish").click()

@@ -107,7 +107,11 @@ async def test_a_supervisor_builds_a_script_in_the_editor_and_publishes_it(
     draft_id = _version_id(copied.headers["Location"])
     async with app[keys.SESSIONS]() as db:
         draft = await app[keys.SCRIPTS].get_version(db, draft_id)
-    assert (draft.number, draft.state, [s.id for s in draft.draft.steps]) == (2, VersionState.DRAFT, ["need", "bye"])
+    assert (draft.number, draft.state, [s.id for s in draft.draft.steps]) == (
+        2,
+        VersionState.DRAFT,
+        ["need", "bye"],
+    )
 
 
 async def test_a_refused_form_comes_back_as_typed_with_the_reason(
@@ -174,7 +178,10 @@ async def test_publishing_a_broken_draft_over_the_api_lists_its_problems(
         "key": "broken",
         "name": "Broken",
         "start": "a",
-        "steps": [{"id": "a", "kind": "say", "next": "nowhere"}, {"id": "lost", "kind": "end", "outcome": "success"}],
+        "steps": [
+            {"id": "a", "kind": "say", "next": "nowhere"},
+            {"id": "lost", "kind": "end", "outcome": "success"},
+        ],
     }
     made = await client.post("/api/v1/scripts", data=json.dumps({"script": script}), headers=headers)
     assert made.status == 201
@@ -213,7 +220,9 @@ async def test_the_funnel_page_counts_the_runs_and_compares_versions(
     assert (await client.get(f"/scripts/versions/{v1.id}/analytics?compare=abc")).status == 422
 
 
-async def test_agents_cannot_author_scripts(client: TestClient, app: web.Application, make_user: MakeUser) -> None:
+async def test_agents_cannot_author_scripts(
+    client: TestClient, app: web.Application, make_user: MakeUser
+) -> None:
     agent = await make_user(Role.AGENT)
     assert (await login(client, agent.username)).status == 302
     csrf = await page_csrf(client, "/profile")
