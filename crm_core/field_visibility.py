@@ -131,6 +131,26 @@ def locked_lead_fields(role: Role | str, hidden_names: Iterable[str]) -> frozens
     return leads.locked_fields(role) | frozenset(hidden_names)
 
 
+def contact_label(
+    contact_id: int,
+    first_name: str,
+    last_name: str,
+    phone: str | None,
+    email: str | None,
+    hidden_names: Iterable[str],
+) -> str:
+    """What a contact goes by for a reader (`Contact.display_name`'s fallbacks: name, phone, e-mail, #id),
+    skipping what the reader's role may not see."""
+    hidden = set(hidden_names)
+    name = "" if "name" in hidden else f"{first_name} {last_name}".strip()
+    return (
+        name
+        or ("" if "phone" in hidden else phone or "")
+        or ("" if "email" in hidden else email or "")
+        or f"#{contact_id}"
+    )
+
+
 def redact(data: Mapping[str, Any], hidden_names: Iterable[str]) -> dict[str, Any]:
     """A record's JSON without the hidden fields: core names and their JSON keys (`branch` →
     `branch_id`, `branch_name`), and `custom.<key>` inside the `custom` object."""

@@ -8,8 +8,8 @@ hits of both together. Functions take the caller's session and never write.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import search_index
 from crm_core.contacts_model import Company
+from crm_core.field_visibility import contact_label
 from crm_core.funnel_model import Deal
 from crm_core.models import Contact, Lead
 from crm_core.profile import visible_companies, visible_contacts
@@ -58,6 +59,10 @@ class Scope:
     user_id: int
     role: Role
     branch_id: int | None
+    hidden: Mapping[str, frozenset[str]] = field(default_factory=dict)  # entity → fields hidden from the role
+
+    def hides(self, entity: str) -> frozenset[str]:
+        return self.hidden.get(entity, frozenset())
 
 
 @dataclass(frozen=True)
@@ -209,12 +214,13 @@ async def search(
 async def _contacts(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
     statement = select(Contact).where(visible_contacts(scope.role, scope.branch_id, scope.user_id))
     rows = [row[0] for row in await newest_matching(session, "contacts", Contact.id, query, statement, limit)]
+    hidden = scope.hides("contact")
     return [
         Hit(
             Kind.CONTACT,
             c.id,
-            c.display_name,
-            " · ".join(x for x in (c.phone, c.email, c.idnp, c.address) if x),
+            contact_label(c.id, c.first_name, c.last_name, c.phone, c.email, hidden),
+            _facts(hidden, phone=c.phone, email=c.email, idnp=c.idnp, address=c.address),
             f"/contacts/{c.id}",
         )
         for c in rows
@@ -226,12 +232,13 @@ async def _companies(session: AsyncSession, query: Query, scope: Scope, limit: i
     rows = [
         row[0] for row in await newest_matching(session, "companies", Company.id, query, statement, limit)
     ]
+    hidden = scope.hides("company")
     return [
         Hit(
             Kind.COMPANY,
             c.id,
-            c.name,
-            " · ".join(x for x in (c.fiscal_code, c.industry, c.address) if x),
+            c.name if "name" not in hidden else f"#{c.id}",
+            _facts(hidden, fiscal_code=c.fiscal_code, industry=c.industry, address=c.address),
             f"/contacts/companies/{c.id}",
         )
         for c in rows
@@ -245,35 +252,61 @@ async def _with_contact(
     visible: ColumnElement[bool],
     query: Query,
     limit: int,
-    facts: Callable[[Any], tuple[str | None, ...]],
+    hidden: frozenset[str],
+    facts: Callable[[Any, frozenset[str]], str],
 ) -> list[Hit]:
-    """Leads or deals matching the query, each shown as "#id customer" with its facts."""
+    """Leads or deals matching the query, each shown as "#id customer" with its facts (`hidden`: the
+    lead's or deal's fields hidden from the reader, `contact_name` / `contact_phone` among them)."""
     statement = select(model, Contact).join(Contact, Contact.id == model.contact_id).where(visible)
     rows = await newest_matching(session, model.__tablename__, model.id, query, statement, limit)
+    as_contact = {"name"} if "contact_name" in hidden else set()
+    as_contact |= {"phone"} if "contact_phone" in hidden else set()
+    as_contact |= {"email"} if "contact_email" in hidden else set()
     return [
         Hit(
             kind,
             row.id,
-            f"#{row.id} {contact.display_name}",
-            " · ".join(x for x in facts(row) if x),
+            f"#{row.id} "
+            + contact_label(contact.id, contact.first_name, contact.last_name, contact.phone, contact.email,
+                            as_contact),
+            facts(row, hidden),
             f"/{model.__tablename__}/{row.id}",
         )
         for row, contact in rows
-    ]
+    ]  # fmt: skip
 
 
-def _lead_facts(lead: Lead) -> tuple[str | None, ...]:
-    return (lead.source_channel, lead.campaign, lead.utm_campaign, lead.utm_source, lead.product, lead.status)
+def _facts(hidden: frozenset[str], **values: str | None) -> str:
+    """A hit's snippet: the values of the fields the reader may see, by their list-field names."""
+    return " · ".join(value for name, value in values.items() if value and name not in hidden)
 
 
-def _deal_facts(deal: Deal) -> tuple[str | None, ...]:
+def _lead_facts(lead: Lead, hidden: frozenset[str]) -> str:
+    return _facts(
+        hidden,
+        source_channel=lead.source_channel,
+        campaign=lead.campaign,
+        utm_campaign=lead.utm_campaign,
+        utm_source=lead.utm_source,
+        product=lead.product,
+        status=lead.status,
+    )
+
+
+def _deal_facts(deal: Deal, hidden: frozenset[str]) -> str:
     amount = f"{deal.amount} {deal.currency}" if deal.amount is not None else None
-    return (deal.product, amount, deal.status, deal.lost_reason)
+    return _facts(
+        hidden, product=deal.product, amount=amount, status=deal.status, lost_reason=deal.lost_reason
+    )
 
 
 async def _leads(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
-    return await _with_contact(session, Kind.LEAD, Lead, visible_leads(scope), query, limit, _lead_facts)
+    hidden = scope.hides("lead")
+    visible = visible_leads(scope)
+    return await _with_contact(session, Kind.LEAD, Lead, visible, query, limit, hidden, _lead_facts)
 
 
 async def _deals(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
-    return await _with_contact(session, Kind.DEAL, Deal, visible_deals(scope), query, limit, _deal_facts)
+    hidden = scope.hides("deal")
+    visible = visible_deals(scope)
+    return await _with_contact(session, Kind.DEAL, Deal, visible, query, limit, hidden, _deal_facts)

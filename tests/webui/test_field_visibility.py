@@ -219,3 +219,35 @@ async def test_the_inbox_leaves_out_a_customers_phone_hidden_from_agents(
         finally:
             if browser is not client:
                 await browser.session.close()
+
+
+async def test_search_hits_leave_out_what_the_role_may_not_see(client: TestClient, office: Office) -> None:
+    """The header's search shows an agent the contact without its IDNP and the deal without its amount,
+    and an admin both."""
+    for person, sees in ((office.agent, False), (office.admin, True)):
+        await sign_in(client, person)
+        contacts = (await (await client.get("/api/v1/search?q=Popescu&kind=contact")).json())["hits"]
+        ion = next(h for h in contacts if h["id"] == office.contacts["ion"])
+        assert ion["title"] == "Ion Popescu" and "+37369000001" in ion["snippet"]
+        assert (IDNP in ion["snippet"]) is sees
+        deals = (await (await client.get("/api/v1/search?q=open&kind=deal")).json())["hits"]
+        deal = next(h for h in deals if h["id"] == office.deals["ion"])
+        assert deal["title"].endswith("Ion Popescu") and ("5000" in deal["snippet"]) is sees, deal
+
+
+async def test_a_hidden_name_and_phone_leave_the_contact_page_title_search_and_duplicates(
+    client: TestClient, office: Office, sessions: Sessions
+) -> None:
+    async with sessions() as db, db.begin():
+        await field_visibility.set_hidden(db, SYSTEM, "contact", Role.AGENT, ["name", "phone", "idnp"])
+    ion, ana = office.contacts["ion"], office.contacts["ana"]
+    await sign_in(client, office.agent)
+    page = await (await client.get(f"/contacts/{ion}")).text()
+    assert "Popescu" not in page.split("</title>")[0] and f"#{ion}" in page.split("</title>")[0]
+    hits = (await (await client.get("/api/v1/search?q=Popescu&kind=contact")).json())["hits"]
+    assert [h["title"] for h in hits if h["id"] == ion] == [f"#{ion}"]
+    assert "+37369000001" not in json.dumps(hits)
+    merge = await (await client.get(f"/contacts/merge?keep={ion}&merge={ana}")).text()
+    assert 'data-field="idnp"' not in merge and 'data-field="phone"' not in merge
+    assert 'data-field="address"' in merge and "Popescu" not in merge
+    assert (await client.get("/contacts/duplicates")).status == 200

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import custom_fields, merge_fields, merge_undo, profile
+from crm_core import custom_fields, field_visibility, merge_fields, merge_undo, profile
 from crm_core.merge_undo import MergeView
 from crm_core.models import Contact
 from inbox import merge as inbox_merge
@@ -76,6 +76,14 @@ async def _seen(db: AsyncSession, user: CurrentUser, contact_id: int) -> profile
     return found
 
 
+_MERGE_NAMES = {"name": ("first_name", "last_name"), "branch": ("branch_id",), "owner": ("owner_id",)}
+
+
+def merge_names(hidden: frozenset[str]) -> frozenset[str]:
+    """Hidden list fields (`crm_core.field_visibility`) as the merge screen's choice names."""
+    return frozenset(n for name in hidden for n in _MERGE_NAMES.get(name, (name,)))
+
+
 async def merge_page(request: web.Request) -> web.StreamResponse:
     """`GET /contacts/merge?keep=&merge=`: both contacts' values with a choice per field, and what moves."""
     user = current_user(request)
@@ -86,8 +94,20 @@ async def merge_page(request: web.Request) -> web.StreamResponse:
         defs = await custom_fields.definitions(db, "contact")
         rows = await merge_fields.compare(db, kept.contact, merged.contact, defs)
         moves = await inbox_merge.what_moves(db, merge_id)
+        hidden_fields = await field_visibility.hidden(db, "contact", user.role)
+    hidden = merge_names(hidden_fields)
+    rows = [r for r in rows if r.name not in hidden]  # hidden fields keep the default choice, unseen
     summary = [(moves[kind], label) for kind, label in MOVES if moves.get(kind)]
-    context = {"kept": kept, "merged": merged, "rows": rows, "summary": summary, "pick": PICK}
+    context = {
+        "kept": kept,
+        "merged": merged,
+        "rows": rows,
+        "summary": summary,
+        "pick": PICK,
+        "label": lambda c: field_visibility.contact_label(
+            c.id, c.first_name, c.last_name, c.phone, c.email, hidden_fields
+        ),
+    }
     return await render("contacts/merge.html", request, context)
 
 

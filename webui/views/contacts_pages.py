@@ -288,8 +288,15 @@ async def _contact_page(
         "feed_more": more,
         "may_edit": _may_edit(user),
         "hidden": form_keys(hidden) | _profile_keys(hidden),
+        "title": _title(stored.contact, hidden) if stored else None,
     }
     return await render("contacts/contact.html", request, context, status=status)
+
+
+def _title(contact: Any, hidden: frozenset[str]) -> str:
+    return field_visibility.contact_label(
+        contact.id, contact.first_name, contact.last_name, contact.phone, contact.email, hidden
+    )
 
 
 async def contact_new_page(request: web.Request) -> web.StreamResponse:
@@ -363,11 +370,16 @@ async def duplicates_page(request: web.Request) -> web.StreamResponse:
     page = forms.integer(request.query, "page", minimum=1, maximum=1000) or 1
     async with request.app[keys.SESSIONS]() as db:
         pairs = await duplicates.open_pairs(db, visible=_visible(user), limit=51, offset=(page - 1) * 50)
-    return await render(
-        "contacts/duplicates.html",
-        request,
-        {"pairs": pairs[:50], "page": page, "more": len(pairs) > 50, "may_edit": _may_edit(user)},
-    )
+        hidden = await _hidden(db, user)
+    context = {
+        "pairs": pairs[:50],
+        "page": page,
+        "more": len(pairs) > 50,
+        "may_edit": _may_edit(user),
+        "hidden": hidden,
+        "label": lambda contact: _title(contact, hidden),
+    }
+    return await render("contacts/duplicates.html", request, context)
 
 
 async def duplicate_dismiss_form(request: web.Request) -> web.StreamResponse:

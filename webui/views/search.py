@@ -1,7 +1,8 @@
 """The search box: `GET /search?q=` (the page behind the box in the header) and `GET /api/v1/search?q=`.
 One query (`crm_core.search_query`) over contacts, companies, leads, deals (`crm_core.search`) and
 messages (`inbox.search`); each kind only for a role that may open it, each record only if the caller may
-see it. `kind=` narrows to one kind, `limit=` caps the hits per kind."""
+see it, and its title and snippet without the fields hidden from the caller's role. `kind=` narrows to one
+kind, `limit=` caps the hits per kind."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 
 from aiohttp import web
 
-from crm_core import search
+from crm_core import field_visibility, search
 from crm_core.search_query import parse
 from inbox.search import search_messages
 from switchboard.accounts import CurrentUser
@@ -48,8 +49,9 @@ async def _hits(request: web.Request) -> tuple[str, list[search.Hit]]:
     query = parse(text)
     if query.empty:
         return text, []
-    scope = search.Scope(user.id, user.role, user.branch_id)
     async with request.app[keys.SESSIONS]() as db:
+        hidden = await field_visibility.hidden_map(db, user.role)
+        scope = search.Scope(user.id, user.role, user.branch_id, hidden)
         hits = await search.search(db, query, scope, kinds=kinds, limit=limit)
         if search.Kind.MESSAGE in kinds:
             hits += await search_messages(db, query, viewer_of(request), limit=limit)
