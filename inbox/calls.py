@@ -220,6 +220,18 @@ async def get_call(session: AsyncSession, call_id: int) -> CallView | None:
     return _view(*row) if row is not None else None
 
 
+async def live_call_id(session: AsyncSession, conversation_id: int, agent_id: int) -> int | None:
+    """The call `agent_id` is on right now with this conversation's customer (newest first), if any: the
+    sales-script panel then follows the call rather than the chat."""
+    query = (
+        select(Call.id)
+        .where(Call.conversation_id == conversation_id, Call.agent_id == agent_id, Call.ended.is_(False))
+        .order_by(Call.started_at.desc(), Call.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
 async def get_call_by_linkedid(session: AsyncSession, linkedid: str) -> CallView | None:
     row = (await session.execute(_query().where(Call.linkedid == linkedid))).first()
     return _view(*row) if row is not None else None

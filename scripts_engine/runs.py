@@ -84,6 +84,7 @@ class StepView:
     outbox: list[str] = field(default_factory=list)  # texts for the chat's reply box (send_template)
     answers: dict[str, Any] = field(default_factory=dict)  # step id -> the answer's JSON value
     handover_run_id: int | None = None
+    call_id: int | None = None  # the call the run follows (the panel's phone badge)
 
     def as_json(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -169,6 +170,7 @@ class Engine:
             "reason": run.reason,
             "answers": {k: v.get("value") for k, v in run.answers.items()},
             "handover_run_id": run.handover_run_id,
+            "call_id": run.call_id,
         }
         step = draft.step(run.current_step) if run.current_step else None
         if step is None or run.status == RunStatus.LEFT.value:

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.model import Channel, InboundMessage
 from crm_core.models import Lead
+from inbox.calls_model import Call
 from inbox.models import Conversation
 from switchboard.accounts_model import User
 from switchboard.audit import SYSTEM
+from switchboard.db import utcnow
 from switchboard.permissions import Role
 from tests.conftest import MakeUser, login, page_csrf, second_browser
 from webui import keys
@@ -154,3 +156,60 @@ async def test_leaving_a_script_ends_its_run_and_bad_bodies_are_refused(
     status, body = await _post(client, csrf, f"{path}/leave", {"reason": "clientul a închis"})
     assert status == 200 and body["run"]["status"] == "left"
     assert (await (await client.get(path)).json())["run"] is None
+
+
+PHONE_SCRIPT = """
+key: phone_first
+name: Primul apel
+applies: {channels: [phone]}
+start: hello
+steps:
+  - {id: hello, kind: say, text: 'Alo, bună ziua!', next: done}
+  - {id: done, kind: end, outcome: success}
+"""
+
+
+async def test_on_a_call_the_panel_suggests_the_phone_script_and_links_the_run_to_the_call(
+    client: TestClient, app: web.Application, make_user: MakeUser, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The call screen's "Open conversation": while the agent is on a live call with the customer, the
+    panel offers the scripts for the phone (not the chat's) and the run it starts belongs to the call."""
+    chat_script = await _published(app)
+    async with app[keys.SESSIONS]() as db, db.begin():
+        draft = await app[keys.SCRIPTS].import_yaml(db, SYSTEM, PHONE_SCRIPT)
+        phone_script = (await app[keys.SCRIPTS].publish(db, SYSTEM, draft.id)).id
+    stored = await app[keys.INBOX].ingest(
+        InboundMessage(
+            channel=Channel.TELEGRAM, account_id="acc", external_id="t-3", sender_id="44", body="Salut"
+        )
+    )
+    agent = await make_user(Role.AGENT)
+    assert (await login(client, agent.username)).status == 302
+    csrf = await page_csrf(client, "/profile")
+    path = f"/api/v1/conversations/{stored.conversation_id}/script"
+    state = await (await client.get(path)).json()
+    assert state["call_id"] is None and [s["version_id"] for s in state["suggestions"]] == [chat_script]
+
+    async with sessions() as db, db.begin():
+        call = Call(
+            linkedid="1733300000.1",
+            direction="in",
+            customer_number="+37369000044",
+            agent_id=agent.id,
+            conversation_id=stored.conversation_id,
+            started_at=utcnow(),
+            answered_at=utcnow(),
+        )
+        db.add(call)
+        await db.flush()
+        call_id = call.id
+    state = await (await client.get(path)).json()
+    assert state["call_id"] == call_id and [s["version_id"] for s in state["suggestions"]] == [phone_script]
+    status, body = await _post(client, csrf, path, {"version_id": phone_script})
+    assert status == 201 and body["run"]["call_id"] == call_id and body["run"]["text"] == "Alo, bună ziua!"
+
+    async with sessions() as db, db.begin():  # the call ends: the chat's scripts again
+        await db.execute(update(Call).where(Call.id == call_id).values(ended=True, ended_at=utcnow()))
+    await _post(client, csrf, f"{path}/leave", {"reason": ""})
+    state = await (await client.get(path)).json()
+    assert state["call_id"] is None and [s["version_id"] for s in state["suggestions"]] == [chat_script]

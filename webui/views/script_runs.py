@@ -2,8 +2,10 @@
 scripts that fit it, best first), starting one, answering the current step, going back a step and leaving.
 
 Everything is keyed by the conversation, which the caller must be able to see (`inbox.service`); a run is
-always the conversation's active one, and an answer names the step it answers so that a second click on a
-step already passed is refused instead of moving the run twice (`scripts_engine`)."""
+always the conversation's active one. While the agent is on a call with the customer (the call screen's
+"Open conversation" lands here), suggestions are for the phone and a run started then is the call's too.
+An answer names the step it answers so that a second click on a step already passed is refused instead of
+moving the run twice (`scripts_engine`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from inbox.calls import live_call_id
 from scripts_engine.service import StepView
 from switchboard.errors import N_, Conflict, Invalid, NotFound
 from webui import forms, keys
@@ -47,10 +50,12 @@ async def script_state_api(request: web.Request) -> web.StreamResponse:
     scripts = request.app[keys.SCRIPTS]
     async with request.app[keys.SESSIONS]() as db:
         run = await scripts.active_run(db, conversation_id=conversation_id)
-        suggestions = await scripts.suggest_for(db, conversation_id=conversation_id)
+        call_id = await live_call_id(db, conversation_id, current_user(request).id)
+        suggestions = await scripts.suggest_for(db, conversation_id=conversation_id, call_id=call_id)
     return web.json_response(
         {
             "run": run.as_json() if run is not None else None,
+            "call_id": call_id,
             "suggestions": [
                 {"version_id": s.version_id, "name": s.name, "version": s.version_number, "key": s.key}
                 for s in suggestions
@@ -71,7 +76,8 @@ async def script_start_api(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as db, db.begin():
         if await scripts.active_run(db, conversation_id=conversation_id) is not None:
             raise Conflict(N_("A script is already running here: leave it first."))
-        view = await scripts.start(db, actor, version_id, conversation_id=conversation_id)
+        call_id = await live_call_id(db, conversation_id, current_user(request).id)
+        view = await scripts.start(db, actor, version_id, conversation_id=conversation_id, call_id=call_id)
     return web.json_response({"run": view.as_json()}, status=201)
 
 

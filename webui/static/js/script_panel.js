@@ -1,7 +1,9 @@
 // The sales-script side panel of the inbox: for the open conversation, the running script's current step
 // (what to say, the question with its answer buttons or a typed answer, back and leave), or the published
 // scripts that fit it to start one. "Put in the reply box" copies a step's text into the reply box.
-// inbox.js says which conversation is open with an `inbox:thread` event.
+// inbox.js says which conversation is open with an `inbox:thread` event. While the agent is on a call with
+// the customer (the call screen's "Open conversation" lands here), the server suggests the scripts for
+// the phone and links the run to the call; the panel shows a phone badge.
 //
 // Everything from the server (script texts, options, names) reaches the page as textContent only.
 
@@ -59,9 +61,18 @@ function showError(error) {
   if (box) box.textContent = error.message || T.error;
 }
 
+let onCall = false; // the agent is on a call with this customer: the panel follows the call
+
 function card(title, ...children) {
   const header = node("div", "card-header py-2");
   header.append(node("h3", "card-title small", title));
+  if (onCall) {
+    const badge = node("span", "badge bg-green-lt ms-auto script-on-call");
+    badge.title = T.onCall;
+    badge.setAttribute("aria-label", T.onCall);
+    badge.append(node("i", "ti ti-phone-call"));
+    header.append(badge);
+  }
   const body = node("div", "card-body p-2");
   body.append(...children, node("div", "small text-danger script-error"));
   const wrapper = node("div", "card");
@@ -86,7 +97,7 @@ function renderChooser(suggestions) {
     act("", { version_id: Number(select.value) }),
   );
   start.id = "script-start";
-  panel.replaceChildren(card(T.suggested, select, start));
+  panel.replaceChildren(card(onCall ? T.suggestedCall : T.suggested, select, start));
 }
 
 function typedAnswer(run) {
@@ -161,8 +172,10 @@ function renderRun(run) {
   panel.replaceChildren(view);
 }
 
-function render(run, suggestions) {
+function render(run, suggestions, callId) {
   panel.hidden = false;
+  if (callId !== undefined) onCall = Number.isInteger(callId);
+  if (run) onCall = onCall || Number.isInteger(run.call_id);
   if (run) renderRun(run);
   else renderChooser(suggestions);
 }
@@ -171,7 +184,7 @@ async function load(id) {
   conversationId = id;
   try {
     const data = await api(path());
-    if (conversationId === id) render(data.run, data.suggestions);
+    if (conversationId === id) render(data.run, data.suggestions, data.call_id);
   } catch (error) {
     panel.hidden = true; // e.g. the conversation is no longer ours to see
     console.error(error);
