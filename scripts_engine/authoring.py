@@ -58,6 +58,17 @@ class VersionView:
     def key(self) -> str:
         return self.draft.key
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "script_id": self.script_id,
+            "number": self.number,
+            "state": self.state.value,
+            "created_at": self.created_at.isoformat(),
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "script": self.draft.as_data(),
+        }
+
     @property
     def name(self) -> str:
         return self.draft.name
@@ -292,15 +303,3 @@ async def archive(session: AsyncSession, actor: Actor, version_id: int) -> Versi
         changes={"state": [before, VersionState.ARCHIVED.value]},
     )
     return _view(row)
-
-
-def as_json(view: VersionView) -> dict[str, Any]:
-    return {
-        "id": view.id,
-        "script_id": view.script_id,
-        "number": view.number,
-        "state": view.state.value,
-        "created_at": view.created_at.isoformat(),
-        "published_at": view.published_at.isoformat() if view.published_at else None,
-        "script": view.draft.as_data(),
-    }

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scripts_engine import analytics, authoring, suggest, validation, yaml_io
+from scripts_engine import analytics, authoring, suggest, yaml_io
 from scripts_engine.analytics import ComparedStep, Comparison, Funnel, StepStats
 from scripts_engine.authoring import ScriptProblems, ScriptSummary, VersionInfo, VersionState, VersionView
 from scripts_engine.model import ScriptDraft
@@ -150,7 +150,3 @@ class ScriptsService:
 
     async def compare(self, session: AsyncSession, version_a: int, version_b: int) -> Comparison:
         return await analytics.compare(session, self.port, version_a, version_b)
-
-
-def problems_json(problems: list[Problem]) -> list[dict[str, Any]]:
-    return [p.as_json() | {"message": validation.MESSAGES[p.code]} for p in problems]

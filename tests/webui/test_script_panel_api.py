@@ -63,24 +63,31 @@ async def _post(client: TestClient, csrf: str, path: str, body: Any) -> tuple[in
     return response.status, await response.json()
 
 
-async def test_an_agent_walks_a_chat_through_a_script_and_the_amount_fills_the_lead(
-    client: TestClient, app: web.Application, make_user: MakeUser, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    version_id = await _published(app)
+async def _chat_opened_by(
+    client: TestClient, app: web.Application, username: str, sender_id: str, body: str
+) -> tuple[int, str, str]:
+    """A Telegram chat from `sender_id`, the user logged in: its conversation, CSRF token, panel path."""
     stored = await app[keys.INBOX].ingest(
         InboundMessage(
             channel=Channel.TELEGRAM,
             account_id="acc",
-            external_id="t-1",
-            sender_id="42",
+            external_id=f"t-{sender_id}",
+            sender_id=sender_id,
             sender_name="Ion",
-            body="Salut",
+            body=body,
         )
     )
-    agent = await make_user(Role.AGENT)
-    assert (await login(client, agent.username)).status == 302
+    assert (await login(client, username)).status == 302
     csrf = await page_csrf(client, "/profile")
-    path = f"/api/v1/conversations/{stored.conversation_id}/script"
+    return stored.conversation_id, csrf, f"/api/v1/conversations/{stored.conversation_id}/script"
+
+
+async def test_an_agent_walks_a_chat_through_a_script_and_the_amount_fills_the_lead(
+    client: TestClient, app: web.Application, make_user: MakeUser, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    version_id = await _published(app)
+    agent = await make_user(Role.AGENT)
+    conversation_id, csrf, path = await _chat_opened_by(client, app, agent.username, "42", "Salut")
 
     state = await (await client.get(path)).json()
     assert state["run"] is None and [s["version_id"] for s in state["suggestions"]] == [version_id]
@@ -117,7 +124,7 @@ async def test_an_agent_walks_a_chat_through_a_script_and_the_amount_fills_the_l
         assert me is not None
         await db.execute(
             update(Conversation)
-            .where(Conversation.id == stored.conversation_id)
+            .where(Conversation.id == conversation_id)
             .values(assignee_id=agent.id, branch_id=me.branch_id)
         )
     other = await make_user(Role.AGENT, branch="Bălți")
@@ -136,15 +143,8 @@ async def test_leaving_a_script_ends_its_run_and_bad_bodies_are_refused(
     client: TestClient, app: web.Application, make_user: MakeUser
 ) -> None:
     version_id = await _published(app)
-    stored = await app[keys.INBOX].ingest(
-        InboundMessage(
-            channel=Channel.TELEGRAM, account_id="acc", external_id="t-2", sender_id="43", body="Bună"
-        )
-    )
     admin = await make_user(Role.ADMIN)
-    assert (await login(client, admin.username)).status == 302
-    csrf = await page_csrf(client, "/profile")
-    path = f"/api/v1/conversations/{stored.conversation_id}/script"
+    _, csrf, path = await _chat_opened_by(client, app, admin.username, "43", "Bună")
     for body in ({"version_id": "one"}, {"version_id": True}, {}):
         status, _ = await _post(client, csrf, path, body)
         assert status == 422
@@ -178,15 +178,8 @@ async def test_on_a_call_the_panel_suggests_the_phone_script_and_links_the_run_t
     async with app[keys.SESSIONS]() as db, db.begin():
         draft = await app[keys.SCRIPTS].import_yaml(db, SYSTEM, PHONE_SCRIPT)
         phone_script = (await app[keys.SCRIPTS].publish(db, SYSTEM, draft.id)).id
-    stored = await app[keys.INBOX].ingest(
-        InboundMessage(
-            channel=Channel.TELEGRAM, account_id="acc", external_id="t-3", sender_id="44", body="Salut"
-        )
-    )
     agent = await make_user(Role.AGENT)
-    assert (await login(client, agent.username)).status == 302
-    csrf = await page_csrf(client, "/profile")
-    path = f"/api/v1/conversations/{stored.conversation_id}/script"
+    conversation_id, csrf, path = await _chat_opened_by(client, app, agent.username, "44", "Salut")
     state = await (await client.get(path)).json()
     assert state["call_id"] is None and [s["version_id"] for s in state["suggestions"]] == [chat_script]
 
@@ -196,7 +189,7 @@ async def test_on_a_call_the_panel_suggests_the_phone_script_and_links_the_run_t
             direction="in",
             customer_number="+37369000044",
             agent_id=agent.id,
-            conversation_id=stored.conversation_id,
+            conversation_id=conversation_id,
             started_at=utcnow(),
             answered_at=utcnow(),
         )

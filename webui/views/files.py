@@ -130,6 +130,13 @@ async def _serve(
     return web.FileResponse(store.locate(stored_path), headers=headers)
 
 
+def download(body: bytes | str, content_type: str, filename: str) -> web.Response:
+    """A generated text file (CSV, YAML) the browser saves under `filename`."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    headers = {hdrs.CONTENT_DISPOSITION: content_disposition("attachment", filename)}
+    return web.Response(body=data, content_type=content_type, charset="utf-8", headers=headers)
+
+
 def content_disposition(kind: str, filename: str) -> str:
     """`inline` / `attachment` with an ASCII fallback name and the real one as RFC 5987 `filename*`."""
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "file"

@@ -23,6 +23,7 @@ from webui import forms, i18n, keys
 from webui.errors import log_refusal
 from webui.security import client_ip, current_user
 from webui.templating import render
+from webui.views.files import download
 
 log = logging.getLogger(__name__)
 
@@ -200,12 +201,7 @@ async def import_errors_csv(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as db:
         imp = await imports.get_import(db, _viewer(user), import_id)
         data = await imports.refused_csv(db, imp, translate=i18n.translate_error)
-    return web.Response(
-        body=data,
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-refused.csv"'},
-    )
+    return download(data, "text/csv", f"import-{import_id}-refused.csv")
 
 
 # --- the pages ----------------------------------------------------------------------------------------

@@ -16,13 +16,13 @@ from webui import forms, i18n, keys
 from webui.errors import error_response, log_refusal
 from webui.security import client_ip, current_user
 from webui.views import scripts_form
+from webui.views.files import download
 from webui.views.scripts_editor import (
     MAX_YAML_TEXT,
     new_draft_from,
     problems_json,
     save_version,
     save_version_yaml,
-    version_json,
 )
 
 MAX_BODY = 512 * 1024
@@ -84,7 +84,7 @@ async def script_create_api(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as db, db.begin():
         view = await scripts.save_draft(db, current_user(request).actor(client_ip(request)), draft)
         problems = await scripts.check(db, view.draft)
-    return web.json_response(version_json(view) | {"problems": problems_json(problems)}, status=201)
+    return web.json_response(view.as_json() | {"problems": problems_json(problems)}, status=201)
 
 
 async def version_api(request: web.Request) -> web.StreamResponse:
@@ -93,7 +93,7 @@ async def version_api(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as db:
         view = await scripts.get_version(db, forms.path_int(request, "id"))
         problems = await scripts.check(db, view.draft)
-    return web.json_response(version_json(view) | {"problems": problems_json(problems)})
+    return web.json_response(view.as_json() | {"problems": problems_json(problems)})
 
 
 async def version_save_api(request: web.Request) -> web.StreamResponse:
@@ -104,7 +104,7 @@ async def version_save_api(request: web.Request) -> web.StreamResponse:
     view = await save_version(request, version_id, draft)
     async with request.app[keys.SESSIONS]() as db:
         problems = await request.app[keys.SCRIPTS].check(db, view.draft)
-    return web.json_response(version_json(view) | {"problems": problems_json(problems)})
+    return web.json_response(view.as_json() | {"problems": problems_json(problems)})
 
 
 async def version_check_api(request: web.Request) -> web.StreamResponse:
@@ -132,7 +132,7 @@ async def version_publish_api(request: web.Request) -> web.StreamResponse:
         log_refusal(request, exc.status, f"publish: {len(exc.problems)} problems")
         reason = i18n.translate_error(exc.message, exc.params)
         return await error_response(request, exc.status, reason, problems=problems_json(exc.problems))
-    return web.json_response(version_json(view))
+    return web.json_response(view.as_json())
 
 
 async def version_archive_api(request: web.Request) -> web.StreamResponse:
@@ -141,13 +141,13 @@ async def version_archive_api(request: web.Request) -> web.StreamResponse:
         view = await request.app[keys.SCRIPTS].archive(
             db, current_user(request).actor(client_ip(request)), forms.path_int(request, "id")
         )
-    return web.json_response(version_json(view))
+    return web.json_response(view.as_json())
 
 
 async def version_new_draft_api(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/scripts/versions/{id}/drafts`: a new draft copied from this version (201)."""
     view = await new_draft_from(request, forms.path_int(request, "id"))
-    return web.json_response(version_json(view), status=201)
+    return web.json_response(view.as_json(), status=201)
 
 
 async def version_yaml(request: web.Request) -> web.StreamResponse:
@@ -157,13 +157,7 @@ async def version_yaml(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as db:
         view = await scripts.get_version(db, version_id)
         text = await scripts.export_yaml(db, version_id)
-    filename = f"{view.key}-v{view.number}.yaml"
-    return web.Response(
-        text=text,
-        content_type="text/yaml",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return download(text, "text/yaml", f"{view.key}-v{view.number}.yaml")
 
 
 async def version_yaml_put_api(request: web.Request) -> web.StreamResponse:
@@ -174,7 +168,7 @@ async def version_yaml_put_api(request: web.Request) -> web.StreamResponse:
     except UnicodeDecodeError:
         raise Invalid(N_("The script file must be UTF-8 text."), field="file") from None
     view = await save_version_yaml(request, forms.path_int(request, "id"), text)
-    return web.json_response(version_json(view))
+    return web.json_response(view.as_json())
 
 
 async def import_api(request: web.Request) -> web.StreamResponse:
@@ -187,5 +181,5 @@ async def import_api(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as db, db.begin():
         view = await scripts.import_yaml(db, current_user(request).actor(client_ip(request)), raw)
         problems = await scripts.check(db, view.draft)
-    body: dict[str, Any] = version_json(view) | {"problems": problems_json(problems)}
+    body: dict[str, Any] = view.as_json() | {"problems": problems_json(problems)}
     return web.json_response(body, status=201)

@@ -48,18 +48,6 @@ def problems_json(problems: list[Problem]) -> list[dict[str, Any]]:
     return [p.as_json() | {"message": problem_message(p)} for p in problems]
 
 
-def version_json(view: VersionView) -> dict[str, Any]:
-    return {
-        "id": view.id,
-        "script_id": view.script_id,
-        "number": view.number,
-        "state": view.state.value,
-        "created_at": view.created_at.isoformat(),
-        "published_at": view.published_at.isoformat() if view.published_at else None,
-        "script": view.draft.as_data(),
-    }
-
-
 def _choices(known: list[tuple[str, str]], current: list[str]) -> list[tuple[str, str]]:
     """A picker's (value, label) list: what the hub knows, plus values the script holds that it does not."""
     values = {v for v, _ in known}
