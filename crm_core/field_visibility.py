@@ -2,7 +2,8 @@
 `amount`, or `custom.<key>`) a role may not see on contacts, companies, leads and deals.
 
 A hidden field is left out of list columns, refused as a filter or a sort, left out of exports and cut
-from the records' JSON and pages (`redact`, and the templates' `visible_field`). Admins see every field.
+from the records' JSON and pages (`redact`, and the templates' `visible_field`); the search box matches a
+hit only on what its reader may see (`crm_core.search.seen_matching`). Admins see every field.
 Hiding only adds to the rule of `crm_core.leads.locked_fields`: what a role may not see it may not change
 either (`locked_lead_fields`), and a field it may see but not change stays merely locked.
 """

@@ -42,6 +42,7 @@ RARE = 2000  # newest matches of a rare query taken from the index before the vi
 DEFAULT_LIMIT = 20  # hits per kind
 MAX_LIMIT = 100
 SNIPPET = 120  # characters of a snippet
+OVERFETCH = 5  # times the page read when hits must also match on what the reader may see
 
 
 class Kind(StrEnum):
@@ -142,6 +143,35 @@ async def newest_matching(
     return (await session.execute(indexed.limit(limit))).all()
 
 
+async def seen_matching(
+    session: AsyncSession,
+    table: str,
+    id_column: Any,
+    query: Query,
+    statement: Any,
+    limit: int,
+    hidden: frozenset[str],
+) -> list[Any]:
+    """`newest_matching`, for a reader some of whose fields of `table` are hidden: a row is a hit only when
+    the query matches what the reader may see of it (the first entity of each row), so a hidden phone or
+    IDNP can neither find a record nor, excluded with `-`, drop one. The index is asked without the
+    exclusions for a few pages, then each row is checked in Python (`Query.found_in`)."""
+    unseen = search_index.hidden_columns(table, hidden)
+    if not unseen:
+        return list(await newest_matching(session, table, id_column, query, statement, limit))
+    rows = await newest_matching(session, table, id_column, query.positive(), statement, limit * OVERFETCH)
+    seen = [column for column in search_index.DOCUMENTS[table] if column not in unseen]
+    phone = search_index.PHONE_COLUMNS.get(table)
+    kept = []
+    for row in rows:
+        record = row[0]
+        document = " ".join(str(getattr(record, column) or "") for column in seen)
+        phones = [getattr(record, phone) or ""] if phone is not None and phone not in unseen else []
+        if query.found_in(document, phones):
+            kept.append(row)
+    return kept[:limit]
+
+
 def snippet(text_: str, query: Query, width: int = SNIPPET) -> str:
     """A window of `text_` around the first word of the query found in it (folded), else its start."""
     flat = " ".join(text_.split())
@@ -213,8 +243,9 @@ async def search(
 
 async def _contacts(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
     statement = select(Contact).where(visible_contacts(scope.role, scope.branch_id, scope.user_id))
-    rows = [row[0] for row in await newest_matching(session, "contacts", Contact.id, query, statement, limit)]
     hidden = scope.hides("contact")
+    found = await seen_matching(session, "contacts", Contact.id, query, statement, limit, hidden)
+    rows = [row[0] for row in found]
     return [
         Hit(
             Kind.CONTACT,
@@ -229,10 +260,9 @@ async def _contacts(session: AsyncSession, query: Query, scope: Scope, limit: in
 
 async def _companies(session: AsyncSession, query: Query, scope: Scope, limit: int) -> list[Hit]:
     statement = select(Company).where(visible_companies(scope.role, scope.branch_id))
-    rows = [
-        row[0] for row in await newest_matching(session, "companies", Company.id, query, statement, limit)
-    ]
     hidden = scope.hides("company")
+    found = await seen_matching(session, "companies", Company.id, query, statement, limit, hidden)
+    rows = [row[0] for row in found]
     return [
         Hit(
             Kind.COMPANY,
@@ -258,7 +288,7 @@ async def _with_contact(
     """Leads or deals matching the query, each shown as "#id customer" with its facts (`hidden`: the
     lead's or deal's fields hidden from the reader, `contact_name` / `contact_phone` among them)."""
     statement = select(model, Contact).join(Contact, Contact.id == model.contact_id).where(visible)
-    rows = await newest_matching(session, model.__tablename__, model.id, query, statement, limit)
+    rows = await seen_matching(session, model.__tablename__, model.id, query, statement, limit, hidden)
     as_contact = {"name"} if "contact_name" in hidden else set()
     as_contact |= {"phone"} if "contact_phone" in hidden else set()
     as_contact |= {"email"} if "contact_email" in hidden else set()

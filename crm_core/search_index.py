@@ -46,6 +46,17 @@ DOCUMENTS: dict[str, tuple[str, ...]] = {
 PHONE_COLUMNS = {"contacts": "phone"}
 JSON_COLUMNS = frozenset({"tags"})
 MAX_PHONE_DIGITS = 15  # E.164
+# a field hidden by role (`crm_core.field_visibility`) that stands for several columns of a document
+FIELD_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {"contacts": {"name": ("first_name", "last_name")}}
+
+
+def hidden_columns(table: str, hidden: frozenset[str]) -> frozenset[str]:
+    """The columns of `table`'s document that a reader who may not see the fields `hidden` may not see."""
+    out = {column for column in DOCUMENTS[table] if column in hidden}
+    for name, columns in FIELD_COLUMNS.get(table, {}).items():
+        if name in hidden:
+            out.update(columns)
+    return frozenset(out)
 
 
 def fts_table(table: str) -> str:

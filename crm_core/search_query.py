@@ -16,6 +16,7 @@ can come from the user's text.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 MAX_ATOMS = 16  # words and phrases kept from one query; the rest is ignored
@@ -77,6 +78,29 @@ class Query:
     def empty(self) -> bool:
         """Nothing to look for: no words, or only excluded ones (which would list everything)."""
         return not self.must
+
+    def positive(self) -> Query:
+        """The query without its exclusions (which `found_in` then applies to what the reader may see)."""
+        return Query(self.must, ())
+
+    def found_in(self, document: str, phones: Iterable[str] = ()) -> bool:
+        """Whether `document` (with `phones`, E.164 numbers) matches, as the indexes would find it: the
+        check of a hit against only the fields its reader may see."""
+        words = tokens_of(document)
+        digits = [phone.lstrip("+") for phone in phones if phone]
+
+        def has(term: Term) -> bool:
+            n = len(term.tokens)
+            if any(words[i : i + n] == term.tokens for i in range(len(words) - n + 1)):
+                return True
+            tail = term.phone_tail
+            return tail is not None and any(number.endswith(tail) for number in digits)
+
+        return (
+            not self.empty
+            and all(any(has(term) for term in group) for group in self.must)
+            and not any(has(term) for term in self.must_not)
+        )
 
     def fts5(self, phones: bool = True) -> str:
         """An FTS5 MATCH expression; '' when the query is empty. `phones`: a run of digits also matches a

@@ -4,11 +4,11 @@ indexes of migration 0015, which follow inserts, updates and deletes; every kind
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core import funnel
@@ -16,6 +16,7 @@ from crm_core.contacts_model import Company
 from crm_core.funnel_model import Deal
 from crm_core.models import Contact, Lead
 from crm_core.search import Kind, Scope, search
+from crm_core.search_index import DOCUMENTS
 from crm_core.search_query import parse
 from inbox.models import Conversation, Message
 from inbox.search import search_messages
@@ -208,3 +209,52 @@ async def test_the_newest_hits_are_the_same_whichever_path_finds_them(
     assert [h.title for h in every] == ["Client5 Lungu", "Client4 Lungu", "Client3 Lungu", "Client2 Lungu"]
     assert [h.title for h in mine] == ["Client4 Lungu", "Client2 Lungu"]
     assert [h.title for h in rusu] == ["Vasile Rusu", "Ion Rusu"]
+
+
+QUERIES = (
+    "rusu",
+    '"Ion Rusu"',
+    "Vasile OR Elena",
+    "rusu -vasile",
+    "Balti",
+    "independentei",
+    "123456",
+    "37369123456",
+    "12345",
+    "ion.rusu@mail.md",
+    "vip",
+    "cahul OR 000111",
+)
+
+
+async def test_the_check_on_what_a_reader_sees_agrees_with_the_index(
+    sessions: Sessions, world: World
+) -> None:
+    """`Query.found_in` over a contact's whole document finds what the engine's index finds."""
+    async with sessions() as db:
+        contacts = {c.id: c for c in (await db.scalars(select(Contact))).all()}
+    for q in QUERIES:
+        query = parse(q)
+        expected = {
+            c.id
+            for c in contacts.values()
+            if query.found_in(
+                " ".join(str(getattr(c, col) or "") for col in DOCUMENTS["contacts"]), [c.phone or ""]
+            )
+        }
+        assert await _ids(sessions, q, world.admin, Kind.CONTACT) == expected, q
+
+
+async def test_a_field_hidden_from_the_reader_neither_finds_nor_excludes(
+    sessions: Sessions, world: World
+) -> None:
+    hides_phone = replace(world.admin, hidden={"contact": frozenset({"phone", "name", "email"})})
+    assert await _ids(sessions, "123456", hides_phone, Kind.CONTACT) == set()
+    assert await _ids(sessions, "rusu", hides_phone, Kind.CONTACT) == set()
+    assert await _ids(sessions, "balti", hides_phone, Kind.CONTACT) == {world.ion}
+    assert await _ids(sessions, "balti -rusu", hides_phone, Kind.CONTACT) == {world.ion}
+    assert await _ids(sessions, "vip -123456", hides_phone, Kind.CONTACT) == {world.ion}
+    assert await _ids(sessions, "vip -123456", world.admin, Kind.CONTACT) == set()
+    hides_campaign = replace(world.admin, hidden={"lead": frozenset({"campaign"})})
+    assert await _ids(sessions, "balti", hides_campaign, Kind.LEAD) == set()
+    assert await _ids(sessions, "viber", hides_campaign, Kind.LEAD) != set()

@@ -11,7 +11,7 @@ import json
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from channels.model import Channel, InboundMessage
 from crm_core import field_visibility
@@ -233,6 +233,12 @@ async def test_search_hits_leave_out_what_the_role_may_not_see(client: TestClien
         deals = (await (await client.get("/api/v1/search?q=open&kind=deal")).json())["hits"]
         deal = next(h for h in deals if h["id"] == office.deals["ion"])
         assert deal["title"].endswith("Ion Popescu") and ("5000" in deal["snippet"]) is sees, deal
+        # A hidden IDNP neither finds the contact nor, excluded, drops it.
+        by_idnp = (await (await client.get(f"/api/v1/search?q={IDNP}&kind=contact")).json())["hits"]
+        assert (office.contacts["ion"] in [h["id"] for h in by_idnp]) is sees
+        query = f"Popescu -{IDNP}"
+        not_idnp = await (await client.get("/api/v1/search", params={"q": query, "kind": "contact"})).json()
+        assert (office.contacts["ion"] in [h["id"] for h in not_idnp["hits"]]) is not sees
 
 
 async def test_a_hidden_name_and_phone_leave_the_contact_page_title_search_and_duplicates(
@@ -240,13 +246,19 @@ async def test_a_hidden_name_and_phone_leave_the_contact_page_title_search_and_d
 ) -> None:
     async with sessions() as db, db.begin():
         await field_visibility.set_hidden(db, SYSTEM, "contact", Role.AGENT, ["name", "phone", "idnp"])
-    ion, ana = office.contacts["ion"], office.contacts["ana"]
+        ion, ana = office.contacts["ion"], office.contacts["ana"]
+        await db.execute(
+            update(Contact).where(Contact.id == ion).values(address="str. Independenței 5, Bălți")
+        )
     await sign_in(client, office.agent)
     page = await (await client.get(f"/contacts/{ion}")).text()
     assert "Popescu" not in page.split("</title>")[0] and f"#{ion}" in page.split("</title>")[0]
-    hits = (await (await client.get("/api/v1/search?q=Popescu&kind=contact")).json())["hits"]
+    hits = (await (await client.get("/api/v1/search?q=Balti&kind=contact")).json())["hits"]
     assert [h["title"] for h in hits if h["id"] == ion] == [f"#{ion}"]
     assert "+37369000001" not in json.dumps(hits)
+    for hidden_only in ("Popescu", "000001", "+37369000001", "Balti Popescu"):  # name, phone tail, number
+        found = (await (await client.get("/api/v1/search", params={"q": hidden_only})).json())["hits"]
+        assert ion not in [h["id"] for h in found if h["kind"] == "contact"], hidden_only
     merge = await (await client.get(f"/contacts/merge?keep={ion}&merge={ana}")).text()
     assert 'data-field="idnp"' not in merge and 'data-field="phone"' not in merge
     assert 'data-field="address"' in merge and "Popescu" not in merge
