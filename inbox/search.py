@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core.field_visibility import contact_label
 from crm_core.models import Contact
 from crm_core.search import DEFAULT_LIMIT, MAX_LIMIT, Hit, Kind, newest_matching, snippet
 from crm_core.search_query import Query
@@ -15,8 +16,14 @@ from inbox.service import Viewer, visible_to
 
 
 async def search_messages(
-    session: AsyncSession, query: Query, viewer: Viewer, *, limit: int = DEFAULT_LIMIT
+    session: AsyncSession,
+    query: Query,
+    viewer: Viewer,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    hidden: frozenset[str] = frozenset(),
 ) -> list[Hit]:
+    """`hidden`: the contact fields the viewer's role may not see, left out of the hit's title."""
     if query.empty:
         return []
     statement = (
@@ -27,13 +34,18 @@ async def search_messages(
     )
     limit = max(1, min(limit, MAX_LIMIT))
     rows = await newest_matching(session, "messages", Message.id, query, statement, limit)
-    return [
-        Hit(
-            Kind.MESSAGE,
-            message_id,
-            f"{contact.display_name} · {channel}" if channel else contact.display_name,
-            snippet(body or "", query),
-            f"/contacts/{contact_id}#message-{message_id}",
+    hits = []
+    for message_id, body, channel, contact_id, contact in rows:
+        who = contact_label(
+            contact_id, contact.first_name, contact.last_name, contact.phone, contact.email, hidden
         )
-        for message_id, body, channel, contact_id, contact in rows
-    ]
+        hits.append(
+            Hit(
+                Kind.MESSAGE,
+                message_id,
+                f"{who} · {channel}" if channel else who,
+                snippet(body or "", query),
+                f"/contacts/{contact_id}#message-{message_id}",
+            )
+        )
+    return hits

@@ -168,6 +168,12 @@ async def test_messages_match_by_body_within_the_viewers_conversations(
     assert [hit.snippet for hit in balti] == ["Vreau un credit de consum, sunt din Bălți"]
     assert len(clean) == 2
     assert all(hit.link.startswith("/contacts/") for hit in everything)
+    assert sorted(hit.title for hit in balti) == ["Ion Rusu"]
+    async with sessions() as db:
+        unnamed = await search_messages(
+            db, parse("credit AND Balti"), admin, hidden=frozenset({"name", "phone"})
+        )
+    assert [hit.title for hit in unnamed] == ["ion.rusu@mail.md"]  # what the reader may see of the customer
 
 
 async def test_an_agent_finds_only_what_their_branch_may_see(sessions: Sessions, world: World) -> None:

@@ -54,7 +54,9 @@ async def _hits(request: web.Request) -> tuple[str, list[search.Hit]]:
         scope = search.Scope(user.id, user.role, user.branch_id, hidden)
         hits = await search.search(db, query, scope, kinds=kinds, limit=limit)
         if search.Kind.MESSAGE in kinds:
-            hits += await search_messages(db, query, viewer_of(request), limit=limit)
+            hits += await search_messages(
+                db, query, viewer_of(request), limit=limit, hidden=scope.hides("contact")
+            )
     log.debug("search by %s: %d hits", user.username, len(hits))
     return text, hits
 
