@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import scoring
+from crm_core.field_visibility import contact_label
 from crm_core.merge import CONTACTS, LINKS
 from crm_core.merge_model import ACTIVE, UNDONE, ContactMerge
 from crm_core.models import Contact
@@ -108,18 +109,29 @@ def may_undo(role: Role | str, user_id: int, merged_by: int | None) -> bool:
     return Role(role) in (Role.ADMIN, Role.SUPERVISOR) or (merged_by is not None and merged_by == user_id)
 
 
-def _name(row: Mapping[str, Any], contact_id: int) -> str:
-    name = f"{row.get('first_name') or ''} {row.get('last_name') or ''}".strip()
-    return name or row.get("phone") or row.get("email") or f"#{contact_id}"
+def _name(row: Mapping[str, Any], contact_id: int, hidden: frozenset[str]) -> str:
+    return contact_label(
+        contact_id,
+        row.get("first_name") or "",
+        row.get("last_name") or "",
+        row.get("phone"),
+        row.get("email"),
+        hidden,
+    )
 
 
-def _view(record: ContactMerge, kept: Contact | None) -> MergeView:
+def _view(record: ContactMerge, kept: Contact | None, hidden: frozenset[str]) -> MergeView:
+    """`hidden`: the contact fields the reader may not see, left out of the two names."""
+    if kept is not None:
+        kept_name = contact_label(kept.id, kept.first_name, kept.last_name, kept.phone, kept.email, hidden)
+    else:
+        kept_name = _name(record.kept_row, record.kept_id, hidden)
     return MergeView(
         id=record.id,
         kept_id=record.kept_id,
-        kept_name=kept.display_name if kept is not None else _name(record.kept_row, record.kept_id),
+        kept_name=kept_name,
         merged_id=record.merged_id,
-        merged_name=_name(record.merged_row, record.merged_id),
+        merged_name=_name(record.merged_row, record.merged_id, hidden),
         actor_id=record.actor_id,
         actor_name=record.actor_name,
         created_at=record.created_at,
@@ -130,11 +142,13 @@ def _view(record: ContactMerge, kept: Contact | None) -> MergeView:
     )
 
 
-async def get_merge(session: AsyncSession, record_id: int) -> MergeView | None:
+async def get_merge(
+    session: AsyncSession, record_id: int, hidden: frozenset[str] = frozenset()
+) -> MergeView | None:
     record = await session.get(ContactMerge, record_id)
     if record is None:
         return None
-    return _view(record, await session.get(Contact, record.kept_id))
+    return _view(record, await session.get(Contact, record.kept_id), hidden)
 
 
 async def recent_merges(
@@ -144,6 +158,7 @@ async def recent_merges(
     since: dt.datetime,
     merged_by: int | None = None,
     limit: int = 20,
+    hidden: frozenset[str] = frozenset(),
 ) -> list[MergeView]:
     """The merges since `since` whose kept contact the caller may see (only `merged_by`'s when given),
     newest first, undone ones included."""
@@ -156,7 +171,7 @@ async def recent_merges(
     )
     if merged_by is not None:
         statement = statement.where(ContactMerge.actor_id == merged_by)
-    return [_view(record, kept) for record, kept in await session.execute(statement)]
+    return [_view(record, kept, hidden) for record, kept in await session.execute(statement)]
 
 
 async def undo_merge(

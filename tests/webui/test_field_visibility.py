@@ -263,3 +263,16 @@ async def test_a_hidden_name_and_phone_leave_the_contact_page_title_search_and_d
     assert 'data-field="idnp"' not in merge and 'data-field="phone"' not in merge
     assert 'data-field="address"' in merge and "Popescu" not in merge
     assert (await client.get("/contacts/duplicates")).status == 200
+    # The merge's record and the list of recent merges name the two contacts without the hidden fields.
+    csrf = await sign_in(client, office.agent)
+    data = {"_csrf": csrf, "keep": str(ion), "merge": str(ana)}
+    done = await client.post("/contacts/merge", data=data, allow_redirects=False)
+    assert done.status == 302, await done.text()
+    for seen in (done.headers["Location"], "/contacts/merges", "/api/v1/contact-merges"):
+        text = await (await client.get(seen)).text()
+        assert f"#{ion}" in text and f"#{ana}" in text, seen
+        assert not [word for word in ("Popescu", "Rusu", "+37369000001", "+37369000002") if word in text], (
+            seen
+        )
+    await sign_in(client, office.admin)
+    assert "Ion Popescu" in await (await client.get("/contacts/merges")).text()

@@ -139,7 +139,8 @@ async def merge_form(request: web.Request) -> web.StreamResponse:
 
 async def _visible_merge(db: AsyncSession, user: CurrentUser, record_id: int) -> MergeView:
     """A merge whose kept contact the user may see (admins: every merge); else "not found"."""
-    view = await merge_undo.get_merge(db, record_id)
+    hidden = await field_visibility.hidden(db, "contact", user.role)
+    view = await merge_undo.get_merge(db, record_id, hidden)
     if view is None:
         raise NotFound(N_("No such merge."))
     if user.role is not Role.ADMIN and not await profile.can_see(db, _visible(user), view.kept_id):
@@ -175,6 +176,7 @@ async def _recent(db: AsyncSession, user: CurrentUser, window: dt.timedelta) -> 
         since=utcnow() - max(window, MIN_LISTED),
         merged_by=user.id if mine_only else None,
         limit=100,
+        hidden=await field_visibility.hidden(db, "contact", user.role),
     )
 
 
