@@ -256,6 +256,7 @@ class _Outcome:
     """What one event's transaction did, for what follows its commit (router, bus)."""
 
     call_id: int
+    conversation_id: int | None = None  # the customer's conversation, once the call has one
     message: dict[str, Any] | None = None  # the `inbox.message`-style payload of the call item
     new_item: bool = False
     pop: dict[str, Any] | None = None  # the screen pop's card
@@ -432,7 +433,7 @@ class CallLog:
             if conversation is not None and call.conversation_id is None:
                 call.contact_id, call.conversation_id = conversation.contact_id, conversation.conversation_id
             call.updated_at = now
-            outcome = _Outcome(call.id)
+            outcome = _Outcome(call.id, call.conversation_id)
             await self._close_tasks(session, call, record, was_answered)
             if record.answered_at is not None and not was_answered and call.contact_id is not None:
                 await scoring.note_engagement(session, call.contact_id, scoring.Engagement.ANSWERED_CALL)
@@ -716,6 +717,7 @@ class CallLog:
                 "call_id": outcome.call_id,
                 "linkedid": linkedid,
                 "agent_id": agent_id,
+                "conversation_id": outcome.conversation_id,  # the script panel follows it
             }
             for user_id in sorted(u for u in users if u is not None):
                 await self._publish(CALL_TOPIC, {"user_id": user_id, "call": card})

@@ -152,6 +152,16 @@ async def test_an_answered_call_is_one_call_item_in_the_callers_conversation(des
     ]
     await desk.play(events[1:2])
     assert await routing_status(desk, "1795431712.4") == "accepted"
+    answered = [d["call"] for t, d in desk.published() if t == "inbox.call"]
+    assert answered == [
+        {
+            "event": "answered",
+            "call_id": pops[0]["call"]["call_id"],
+            "linkedid": "1795431712.4",
+            "agent_id": desk.agents["PJSIP/1001"],
+            "conversation_id": pops[0]["call"]["conversation_id"],
+        }
+    ]
     await desk.play(events[2:])
     assert await routing_status(desk, "1795431712.4") == "ended"
 

@@ -3,7 +3,9 @@
 // scripts that fit it to start one. "Put in the reply box" copies a step's text into the reply box.
 // inbox.js says which conversation is open with an `inbox:thread` event. While the agent is on a call with
 // the customer (the call screen's "Open conversation" lands here), the server suggests the scripts for
-// the phone and links the run to the call; the panel shows a phone badge.
+// the phone and links the run to the call; the panel shows a phone badge. A call of this conversation
+// answered or ended while the panel offers scripts (inbox.js passes the live `call` frames on as `sb:call`)
+// asks the server again, so the suggestions follow the call; a running script is left as it is.
 //
 // Everything from the server (script texts, options, names) reaches the page as textContent only.
 
@@ -172,8 +174,11 @@ function renderRun(run) {
   panel.replaceChildren(view);
 }
 
+let running = false; // a run is on screen: a call's start or end does not redraw it
+
 function render(run, suggestions, callId) {
   panel.hidden = false;
+  running = Boolean(run) && run.status === "running";
   if (callId !== undefined) onCall = Number.isInteger(callId);
   if (run) onCall = onCall || Number.isInteger(run.call_id);
   if (run) renderRun(run);
@@ -190,6 +195,12 @@ async function load(id) {
     console.error(error);
   }
 }
+
+document.addEventListener("sb:call", (event) => {
+  const call = event.detail;
+  if (!call || call.conversation_id !== conversationId || running || busy) return;
+  if (call.event === "answered" || call.event === "ended") load(conversationId);
+});
 
 document.addEventListener("inbox:thread", (event) => {
   const id = event.detail?.id;
