@@ -244,6 +244,14 @@ async def browser_login(page: Page, base: str, username: str, password: str = PA
     await page.wait_for_url(f"{base}/")
 
 
+async def open_in_inbox(page: Page, base: str, conversation_id: int) -> None:
+    """Open a conversation in the inbox and wait until its side panels have settled (the script panel
+    has this conversation's answer), so a click in the customer's card lands where the test aimed."""
+    await page.goto(f"{base}/inbox/{conversation_id}")
+    await page.wait_for_selector(f'#script-panel[data-conversation="{conversation_id}"]')
+    await page.wait_for_selector("#contact-panel #contact-name")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -24,7 +24,16 @@ from inbox.service import IngestResult
 from switchboard.audit_model import AuditEntry
 from switchboard.bus import Event
 from switchboard.permissions import Role
-from tests.conftest import Hub, MakeUser, Person, browser_login, login, page_csrf, second_browser
+from tests.conftest import (
+    Hub,
+    MakeUser,
+    Person,
+    browser_login,
+    login,
+    open_in_inbox,
+    page_csrf,
+    second_browser,
+)
 from webui import keys
 
 _ids = itertools.count(1)
@@ -318,7 +327,7 @@ async def test_an_agent_links_two_contacts_from_the_panel(
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
     await browser_login(page, served_hub.url, agent.username)
-    await page.goto(f"{served_hub.url}/inbox/{web_chat.conversation_id}")
+    await open_in_inbox(page, served_hub.url, web_chat.conversation_id)
     await page.wait_for_selector('body[data-live="connected"]')
     await expect(page.locator(".conversation-item")).to_have_count(2)
     await expect(page.locator("#contact-name")).to_have_text("Maria")

@@ -13,7 +13,7 @@ from channels.model import Channel, InboundMessage
 from crm_core import profile
 from switchboard.audit import SYSTEM
 from switchboard.permissions import Role
-from tests.conftest import ARTIFACTS, Hub, MakeUser, browser_login
+from tests.conftest import ARTIFACTS, Hub, MakeUser, browser_login, open_in_inbox
 from webui import keys
 
 pytestmark = pytest.mark.browser
@@ -88,7 +88,7 @@ async def test_the_inbox_quick_edit_shows_the_matches_and_saves_anyway_on_the_se
     page = await context.new_page()
     try:
         await browser_login(page, served_hub.url, agent.username)
-        await page.goto(f"{served_hub.url}/inbox/{got.conversation_id}")
+        await open_in_inbox(page, served_hub.url, got.conversation_id)
         await page.click("#contact-edit")
         await page.fill("#contact-first-name", "Ion")
         await page.fill("#contact-phone", "069 123 456")

@@ -11,7 +11,7 @@ from playwright.async_api import Browser, expect
 
 from channels.model import Channel, InboundMessage
 from switchboard.permissions import Role
-from tests.conftest import ARTIFACTS, PASSWORD, Hub, MakeUser
+from tests.conftest import ARTIFACTS, PASSWORD, Hub, MakeUser, open_in_inbox
 from webui import keys
 
 pytestmark = pytest.mark.browser
@@ -46,7 +46,7 @@ async def test_an_agent_attaches_files_from_the_reply_box(
         await page.fill("#password", PASSWORD)
         await page.click("#login-submit")
         await page.wait_for_url(f"{served_hub.url}/")
-        await page.goto(f"{served_hub.url}/inbox/{got.conversation_id}")
+        await open_in_inbox(page, served_hub.url, got.conversation_id)
         await expect(page.locator("#thread .message")).to_have_count(1)
 
         await page.fill("#reply-body", "Iată schița")

@@ -178,6 +178,7 @@ let running = false; // a run is on screen: a call's start or end does not redra
 
 function render(run, suggestions, callId) {
   panel.hidden = false;
+  panel.dataset.conversation = String(conversationId); // settled: what it shows is this conversation's
   running = Boolean(run) && run.status === "running";
   if (callId !== undefined) onCall = Number.isInteger(callId);
   if (run) onCall = onCall || Number.isInteger(run.call_id);
@@ -202,7 +203,20 @@ document.addEventListener("sb:call", (event) => {
   if (call.event === "answered" || call.event === "ended") load(conversationId);
 });
 
+/** The panel's place, held while the conversation's script is fetched: the customer's card below it is
+ * drawn at once, and does not jump down under the agent's pointer when the script arrives. */
+function placeholder() {
+  const line = node("div", "placeholder-glow");
+  line.append(node("span", "placeholder col-9"));
+  panel.hidden = false;
+  onCall = false;
+  delete panel.dataset.conversation;
+  panel.replaceChildren(card(T.script, line));
+}
+
 document.addEventListener("inbox:thread", (event) => {
   const id = event.detail?.id;
-  if (id && id !== conversationId) load(id);
+  if (!id || id === conversationId) return;
+  placeholder();
+  load(id);
 });
