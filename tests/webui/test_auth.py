@@ -107,7 +107,7 @@ async def test_an_idle_session_expires_and_the_user_is_told(
     client: TestClient, make_user: MakeUser, sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     person = await make_user(Role.AGENT)
-    await login(client, person.username)
+    assert (await login(client, person.username)).status == 302
     long_ago = utcnow() - dt.timedelta(minutes=settings.session_idle_minutes + 1)
     async with sessions() as db, db.begin():
         await db.execute(update(WebSession).values(last_seen_at=long_ago))
