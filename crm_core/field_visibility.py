@@ -11,7 +11,7 @@ either (`locked_lead_fields`), and a field it may see but not change stays merel
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -149,6 +149,23 @@ def contact_label(
         or ("" if "phone" in hidden else phone or "")
         or ("" if "email" in hidden else email or "")
         or f"#{contact_id}"
+    )
+
+
+class Named(Protocol):
+    """What a contact goes by: a `Contact` row or a profile's contact."""
+
+    id: int
+    first_name: str
+    last_name: str
+    phone: str | None
+    email: str | None
+
+
+def contact_label_of(contact: Named, hidden_names: Iterable[str]) -> str:
+    """`contact_label` of a contact record."""
+    return contact_label(
+        contact.id, contact.first_name, contact.last_name, contact.phone, contact.email, hidden_names
     )
 
 

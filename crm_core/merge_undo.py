@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import scoring
-from crm_core.field_visibility import contact_label
+from crm_core.field_visibility import contact_label, contact_label_of
 from crm_core.merge import CONTACTS, LINKS
 from crm_core.merge_model import ACTIVE, UNDONE, ContactMerge
 from crm_core.models import Contact
@@ -122,14 +122,10 @@ def _name(row: Mapping[str, Any], contact_id: int, hidden: frozenset[str]) -> st
 
 def _view(record: ContactMerge, kept: Contact | None, hidden: frozenset[str]) -> MergeView:
     """`hidden`: the contact fields the reader may not see, left out of the two names."""
-    if kept is not None:
-        kept_name = contact_label(kept.id, kept.first_name, kept.last_name, kept.phone, kept.email, hidden)
-    else:
-        kept_name = _name(record.kept_row, record.kept_id, hidden)
     return MergeView(
         id=record.id,
         kept_id=record.kept_id,
-        kept_name=kept_name,
+        kept_name=contact_label_of(kept, hidden) if kept else _name(record.kept_row, record.kept_id, hidden),
         merged_id=record.merged_id,
         merged_name=_name(record.merged_row, record.merged_id, hidden),
         actor_id=record.actor_id,

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import search_index
 from crm_core.contacts_model import Company
-from crm_core.field_visibility import contact_label
+from crm_core.field_visibility import contact_label_of
 from crm_core.funnel_model import Deal
 from crm_core.models import Contact, Lead
 from crm_core.profile import visible_companies, visible_contacts
@@ -250,7 +250,7 @@ async def _contacts(session: AsyncSession, query: Query, scope: Scope, limit: in
         Hit(
             Kind.CONTACT,
             c.id,
-            contact_label(c.id, c.first_name, c.last_name, c.phone, c.email, hidden),
+            contact_label_of(c, hidden),
             _facts(hidden, phone=c.phone, email=c.email, idnp=c.idnp, address=c.address),
             f"/contacts/{c.id}",
         )
@@ -297,8 +297,7 @@ async def _with_contact(
             kind,
             row.id,
             f"#{row.id} "
-            + contact_label(contact.id, contact.first_name, contact.last_name, contact.phone, contact.email,
-                            as_contact),
+            + contact_label_of(contact, as_contact),
             facts(row, hidden),
             f"/{model.__tablename__}/{row.id}",
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.field_visibility import contact_label
+from crm_core.field_visibility import contact_label_of
 from crm_core.models import Contact
 from crm_core.search import DEFAULT_LIMIT, MAX_LIMIT, Hit, Kind, newest_matching, snippet
 from crm_core.search_query import Query
@@ -36,9 +36,7 @@ async def search_messages(
     rows = await newest_matching(session, "messages", Message.id, query, statement, limit)
     hits = []
     for message_id, body, channel, contact_id, contact in rows:
-        who = contact_label(
-            contact_id, contact.first_name, contact.last_name, contact.phone, contact.email, hidden
-        )
+        who = contact_label_of(contact, hidden)
         hits.append(
             Hit(
                 Kind.MESSAGE,

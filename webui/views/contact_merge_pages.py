@@ -104,9 +104,7 @@ async def merge_page(request: web.Request) -> web.StreamResponse:
         "rows": rows,
         "summary": summary,
         "pick": PICK,
-        "label": lambda c: field_visibility.contact_label(
-            c.id, c.first_name, c.last_name, c.phone, c.email, hidden_fields
-        ),
+        "label": lambda c: field_visibility.contact_label_of(c, hidden_fields),
     }
     return await render("contacts/merge.html", request, context)
 

@@ -294,9 +294,7 @@ async def _contact_page(
 
 
 def _title(contact: Any, hidden: frozenset[str]) -> str:
-    return field_visibility.contact_label(
-        contact.id, contact.first_name, contact.last_name, contact.phone, contact.email, hidden
-    )
+    return field_visibility.contact_label_of(contact, hidden)
 
 
 async def contact_new_page(request: web.Request) -> web.StreamResponse:
